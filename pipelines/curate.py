@@ -28,10 +28,11 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.runner import PipelineState
 
 from thresher import __version__
 from thresher.filters.chain import READ_STAGE, DocumentChain, Outcome
+from thresher.pipelines.options import pipeline_options
 from thresher.pipelines.readers import read_records
 from thresher.recipe import Recipe, load_recipe, parse_recipe
 from thresher.schema import DOCUMENT_SCHEMA, to_row
@@ -264,13 +265,15 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def run(inputs: list[str], output: str, recipe: Recipe | str | None = None, beam_args: list[str] | None = None) -> dict | None:
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
-    options = PipelineOptions(beam_args or [])
-    with beam.Pipeline(options=options) as p:
-        build_pipeline(p, inputs, output, recipe)
-    try:
-        return load_stats(output)
-    except (OSError, IOError):  # e.g. a Dataflow job whose output is not readable from here
+    options = pipeline_options(beam_args)
+    p = beam.Pipeline(options=options)
+    build_pipeline(p, inputs, output, recipe)
+    result = p.run()
+    state = result.wait_until_finish()
+    # A Dataflow dry run (or a job left running) has no stats to read back yet.
+    if options.get_all_options().get("dry_run") or state != PipelineState.DONE:
         return None
+    return load_stats(output)
 
 
 def main(argv: list[str] | None = None) -> int:

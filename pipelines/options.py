@@ -1,0 +1,20 @@
+"""Beam options shared by every thresher pipeline."""
+
+from __future__ import annotations
+
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+
+def pipeline_options(beam_args: list[str] | None) -> PipelineOptions:
+    """Beam's own options, passed through unchanged, with one local default.
+
+    Without `--runner` (or with `--runner DirectRunner`) Beam 2.6x+ first tries the Prism runner,
+    which downloads a binary from GitHub at start-up (no network at run time, DESIGN.md) and
+    ignores --direct_num_workers. The FnApiRunner is what the DirectRunner falls back to for batch
+    pipelines; it honours --direct_running_mode=multi_processing and --direct_num_workers.
+    """
+    options = PipelineOptions(beam_args or [])
+    standard = options.view_as(StandardOptions)
+    if standard.runner in (None, "DirectRunner"):
+        standard.runner = "FnApiRunner"
+    return options

@@ -1,0 +1,410 @@
+"""`thresher shard`: curated Parquet -> shuffled Arrow token shards + manifest.json (contract 5).
+
+    thresher shard --input 'runs/x/curated/part-*.parquet' --tokenizer runs/x/tokenizer \\
+        --output runs/x/shards --sequence-length 1024 --val-fraction 0.01 --seed 1234
+    # on 8 local processes: add --direct_running_mode=multi_processing --direct_num_workers=8
+    # on Dataflow: add --runner DataflowRunner --project P --region R --temp_location gs://b/tmp
+    #     (and the worker image), with gs:// paths for --input/--tokenizer/--output
+
+Shape of the pipeline (every step is keyed by hashes of document ids, never by arrival order, so
+the output is the same bytes whatever the runner, the number of workers or the bundle sizes):
+
+1. read `id`, `text`; tokenize in batches (the tokenizer is loaded once per DoFn instance), each
+   document followed by EOS;
+2. split by document: `val` if blake2b(id) mod 10,000 < val_fraction * 10,000 (`split_of`);
+3. pack: documents go to one of `packing_buckets` buckets per split by another hash of their id;
+   in a bucket they are sorted by id, concatenated and cut into rows of sequence_length + 1
+   tokens; each bucket drops its tail (< one row), so at most `packing_buckets` rows' worth of
+   tokens per split are lost;
+4. shuffle: every row gets a key, a blake2b of (split, bucket, row index) keyed with the seed;
+   a split with R rows gets ceil(R / rows_per_shard) shards, a row goes to shard key mod that
+   number and shards hold their rows in key order: a seeded permutation of all rows, with shards
+   of about (not exactly) rows_per_shard rows;
+5. write each shard as an uncompressed Arrow IPC file (one record batch, so a reader's memory
+   map gives one contiguous `(rows, row_length)` array), then manifest.json from the shards'
+   metadata. A shard is written in one piece by one worker and retries rewrite the same bytes;
+   the manifest is written last, so its presence marks a complete shard set.
+
+Paths go through Beam's FileSystems, so gs:// works where apache-beam[gcp] is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from thresher.pipelines.options import pipeline_options
+from thresher.tokenizer.encode import (
+    EOS_TOKEN,
+    DocumentEncoder,
+    eos_token_from_config,
+    pack_sequences,
+    tokenizer_paths,
+)
+
+FORMAT = "thresher-shards"
+FORMAT_VERSION = 1
+SPLITS = ("train", "val")
+NAMESPACE = "thresher.shard"
+
+# GPT-2's context length (nanoGPT's block_size).
+DEFAULT_SEQUENCE_LENGTH = 1024
+# 1% of documents held out, the example of docs/contracts.md.
+DEFAULT_VAL_FRACTION = 0.01
+# Any fixed seed will do; this is the one of docs/contracts.md's example.
+DEFAULT_SEED = 1234
+# llm.c's fineweb.py writes shards of 10**8 tokens (200 MB in uint16): big enough that per-file
+# overhead vanishes, small enough to write from one worker's memory.
+SHARD_TOKENS = 10**8
+# Packing groups per split: enough parallel groups for a few dozen workers. Each bucket is held
+# in one worker's memory (1/64 of a 10B-token corpus is 300 MB of uint16) and drops < one row.
+DEFAULT_PACKING_BUCKETS = 64
+# Contract 5: the split hash is taken modulo 10,000 (val_fraction has 1e-4 resolution).
+SPLIT_MODULUS = 10_000
+# Documents per encode_batch call: enough for the Rust encoder to use every core of a worker.
+TOKENIZE_BATCH = 1024
+
+
+def split_of(doc_id: str, val_fraction: float) -> str:
+    """Contract 5: `val` if blake2b(id) mod 10,000 < val_fraction * 10,000. blake2b is the
+    default 64-byte digest of the UTF-8 id, read as a big-endian integer."""
+    digest = hashlib.blake2b(doc_id.encode("utf-8")).digest()
+    return (
+        "val"
+        if int.from_bytes(digest, "big") % SPLIT_MODULUS < val_fraction * SPLIT_MODULUS
+        else "train"
+    )
+
+
+def packing_bucket(doc_id: str, packing_buckets: int) -> int:
+    # A hash independent of the split hash (personalised), so buckets are uniform within a split.
+    digest = hashlib.blake2b(
+        doc_id.encode("utf-8"), digest_size=8, person=b"thresher.pack"
+    ).digest()
+    return int.from_bytes(digest, "big") % packing_buckets
+
+
+def shuffle_key(seed: int, split: str, bucket: int, row_index: int) -> int:
+    """The row's position in the seeded global shuffle (rows are written in key order)."""
+    digest = hashlib.blake2b(
+        f"{split}/{bucket}/{row_index}".encode(), digest_size=8, key=str(seed).encode()
+    ).digest()
+    return int.from_bytes(digest, "big")
+
+
+def shard_path(split: str, index: int) -> str:
+    return f"{split}/shard-{index:05d}.arrow"
+
+
+def load_encoder(tokenizer: str) -> DocumentEncoder:
+    """A tokenizer folder or tokenizer.json, local or remote (through FileSystems)."""
+    json_path, config_path = tokenizer_paths(tokenizer)
+    with FileSystems.open(json_path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        data = f.read()
+    eos_token = EOS_TOKEN
+    if FileSystems.exists(config_path):
+        with FileSystems.open(config_path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            eos_token = eos_token_from_config(f.read())
+    return DocumentEncoder.from_bytes(data, eos_token)
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.write(data)
+
+
+class TokenizeDocuments(beam.DoFn):
+    """Batches of {id, text} -> ((split, bucket), (id, token bytes ending in EOS))."""
+
+    def __init__(
+        self, tokenizer: str, tokenizer_sha256: str, val_fraction: float, packing_buckets: int
+    ):
+        self.tokenizer = tokenizer
+        self.tokenizer_sha256 = tokenizer_sha256
+        self.val_fraction = val_fraction
+        self.packing_buckets = packing_buckets
+        self.kept = beam.metrics.Metrics.counter(NAMESPACE, "tokenize.kept")
+        self.no_text = beam.metrics.Metrics.counter(NAMESPACE, "tokenize.dropped.no_text")
+        self.no_id = beam.metrics.Metrics.counter(NAMESPACE, "tokenize.dropped.no_id")
+
+    def setup(self):
+        self.encoder = load_encoder(self.tokenizer)
+        # The manifest names the tokenizer by hash: refuse one that changed since launch.
+        if self.encoder.sha256 != self.tokenizer_sha256:
+            raise RuntimeError(f"{self.tokenizer} changed while the pipeline ran")
+
+    def process(self, batch):
+        docs = []
+        for doc in batch:
+            if doc["id"] is None:
+                self.no_id.inc()
+            elif doc["text"] is None:
+                self.no_text.inc()
+            else:
+                docs.append(doc)
+        self.kept.inc(len(docs))
+        for doc, tokens in zip(docs, self.encoder.encode([d["text"] for d in docs]), strict=True):
+            doc_id = doc["id"]
+            key = (
+                split_of(doc_id, self.val_fraction),
+                packing_bucket(doc_id, self.packing_buckets),
+            )
+            yield key, (doc_id, tokens.tobytes())
+
+
+class PackBucket(beam.DoFn):
+    """One bucket's documents -> (split, (shuffle key, row bytes)) rows, and its counts on the
+    `stats` output as (split, (documents, tokens in rows, rows, dropped_tail_tokens))."""
+
+    STATS = "stats"
+
+    def __init__(self, row_length: int, seed: int, dtype: str):
+        self.row_length = row_length
+        self.seed = seed
+        self.dtype = dtype
+
+    def process(self, element):
+        (split, bucket), docs = element
+        # Sorted by id (and tokens, should an id repeat) so the stream does not depend on the
+        # order the runner delivered the group in.
+        docs = sorted(docs)
+        token_lists = [np.frombuffer(tokens, dtype=self.dtype) for _, tokens in docs]
+        rows, dropped_tail = pack_sequences(token_lists, self.row_length)
+        beam.metrics.Metrics.counter(NAMESPACE, f"{split}.documents").inc(len(docs))
+        beam.metrics.Metrics.counter(NAMESPACE, f"{split}.rows").inc(len(rows))
+        beam.metrics.Metrics.counter(NAMESPACE, f"{split}.dropped_tail_tokens").inc(dropped_tail)
+        yield beam.pvalue.TaggedOutput(
+            self.STATS, (split, (len(docs), int(rows.size), len(rows), dropped_tail))
+        )
+        for index, row in enumerate(rows):
+            yield split, (shuffle_key(self.seed, split, bucket, index), row.tobytes())
+
+
+def _sum_stats(stats):
+    return tuple(map(sum, zip(*stats, strict=True)))
+
+
+def _assign_shard(element, rows_per_shard: int, split_rows: dict):
+    split, keyed_row = element
+    shards = math.ceil(split_rows[split][2] / rows_per_shard)
+    return (split, keyed_row[0] % shards), keyed_row
+
+
+class WriteShard(beam.DoFn):
+    """((split, shard index), rows) -> one Arrow IPC file; yields its manifest entry."""
+
+    def __init__(self, output: str, row_length: int, dtype: str, schema_metadata: dict):
+        self.output = output
+        self.row_length = row_length
+        self.dtype = dtype
+        self.schema_metadata = schema_metadata
+
+    def process(self, element):
+        (split, index), keyed_rows = element
+        # Key order is the shuffle; the row bytes break (astronomically rare) key ties.
+        rows = [row for _, row in sorted(keyed_rows)]
+        tokens = np.frombuffer(b"".join(rows), dtype=self.dtype)
+        column = pa.FixedSizeListArray.from_arrays(pa.array(tokens), self.row_length)
+        schema = pa.schema(
+            [pa.field("tokens", column.type, nullable=False)],
+            metadata={**self.schema_metadata, "split": split},
+        )
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_file(sink, schema) as writer:
+            writer.write_batch(pa.record_batch([column], schema=schema))
+        data = sink.getvalue().to_pybytes()
+        relative = shard_path(split, index)
+        _write_bytes(FileSystems.join(self.output, relative), data)
+        yield {
+            "split": split,
+            "path": relative,
+            "rows": len(rows),
+            "tokens": len(tokens),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+
+
+def _write_manifest(shards: list, header: dict, split_stats: dict, output: str) -> None:
+    splits = {}
+    for split in SPLITS:
+        documents, tokens, rows, dropped_tail = split_stats.get(split, (0, 0, 0, 0))
+        entries = sorted((s for s in shards if s["split"] == split), key=lambda s: s["path"])
+        # `tokens` counts what the shards hold (rows * row_length); with `dropped_tail_tokens` it
+        # makes every token of every document, EOS included.
+        splits[split] = {
+            "documents": documents,
+            "rows": rows,
+            "tokens": tokens,
+            "dropped_tail_tokens": dropped_tail,
+            "shards": [{k: s[k] for k in ("path", "rows", "tokens", "sha256")} for s in entries],
+        }
+    manifest = {**header, "splits": splits}
+    _write_bytes(
+        FileSystems.join(output, "manifest.json"), (json.dumps(manifest, indent=2) + "\n").encode()
+    )
+
+
+def build_pipeline(
+    pipeline: beam.Pipeline,
+    input_pattern: str,
+    tokenizer: str,
+    output: str,
+    sequence_length: int = DEFAULT_SEQUENCE_LENGTH,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
+    seed: int = DEFAULT_SEED,
+    rows_per_shard: int | None = None,
+    packing_buckets: int = DEFAULT_PACKING_BUCKETS,
+    source: str | None = None,
+) -> None:
+    """Add the shard pipeline to `pipeline`. `rows_per_shard` defaults to SHARD_TOKENS // row
+    length; `source` (the manifest's name for the shard set) to the input pattern."""
+    if sequence_length < 1:
+        raise ValueError(f"sequence_length must be >= 1, got {sequence_length}")
+    if not 0.0 <= val_fraction <= 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1], got {val_fraction}")
+    if packing_buckets < 1:
+        raise ValueError(f"packing_buckets must be >= 1, got {packing_buckets}")
+    row_length = sequence_length + 1
+    rows_per_shard = rows_per_shard or max(1, SHARD_TOKENS // row_length)
+    # Read at launch for the manifest; workers load it again and check it is the same file.
+    encoder = load_encoder(tokenizer)
+    dtype = encoder.dtype.name
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "tokenizer": {
+            "sha256": encoder.sha256,
+            "vocab_size": encoder.vocab_size,
+            "eos_id": encoder.eos_id,
+            "path": tokenizer_paths(tokenizer)[0],
+        },
+        "sequence_length": sequence_length,
+        "row_length": row_length,
+        "dtype": dtype,
+        "shuffle_seed": seed,
+        "val_fraction": val_fraction,
+        "source": source or input_pattern,
+    }
+    schema_metadata = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "row_length": str(row_length),
+        "dtype": dtype,
+        "tokenizer_sha256": encoder.sha256,
+    }
+
+    tokenized = (
+        pipeline
+        | "Read" >> beam.io.ReadFromParquet(input_pattern, columns=["id", "text"])
+        | "Batch" >> beam.BatchElements(max_batch_size=TOKENIZE_BATCH)
+        | "Tokenize"
+        >> beam.ParDo(TokenizeDocuments(tokenizer, encoder.sha256, val_fraction, packing_buckets))
+    )
+    packed = (
+        tokenized
+        | "GroupBuckets" >> beam.GroupByKey()
+        | "Pack"
+        >> beam.ParDo(PackBucket(row_length, seed, dtype)).with_outputs(
+            PackBucket.STATS, main="rows"
+        )
+    )
+    split_stats = packed[PackBucket.STATS] | "SumStats" >> beam.CombinePerKey(_sum_stats)
+    shards = (
+        packed.rows
+        | "AssignShards" >> beam.Map(_assign_shard, rows_per_shard, beam.pvalue.AsDict(split_stats))
+        | "GroupShards" >> beam.GroupByKey()
+        | "WriteShards" >> beam.ParDo(WriteShard(output, row_length, dtype, schema_metadata))
+    )
+    (
+        shards
+        | "CollectShards" >> beam.combiners.ToList()
+        | "WriteManifest"
+        >> beam.Map(_write_manifest, header, beam.pvalue.AsDict(split_stats), output)
+    )
+
+
+def run(
+    input_pattern: str, tokenizer: str, output: str, beam_args: list[str] | None = None, **kwargs
+) -> dict:
+    """Build and run the pipeline; returns the manifest it wrote. `kwargs` go to build_pipeline."""
+    options = pipeline_options(beam_args)
+    with beam.Pipeline(options=options) as pipeline:
+        build_pipeline(pipeline, input_pattern, tokenizer, output, **kwargs)
+    with FileSystems.open(FileSystems.join(output, "manifest.json")) as f:
+        manifest = json.load(f)
+    print(summary(manifest, output))
+    return manifest
+
+
+def summary(manifest: dict, output: str) -> str:
+    parts = []
+    for split, stats in manifest["splits"].items():
+        parts.append(
+            f"{split}: {stats['tokens']:,} tokens in {stats['rows']:,} rows "
+            f"of {manifest['row_length']:,} in {len(stats['shards'])} shard(s), "
+            f"from {stats['documents']:,} documents"
+        )
+    return f"wrote {manifest['dtype']} token shards to {output} ({'; '.join(parts)})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="thresher shard", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--input", required=True, help="curated Parquet glob (local or gs://)")
+    parser.add_argument("--tokenizer", required=True, help="tokenizer folder or tokenizer.json")
+    parser.add_argument("--output", required=True, help="shard folder: manifest.json, train/, val/")
+    parser.add_argument(
+        "--sequence-length",
+        type=int,
+        default=DEFAULT_SEQUENCE_LENGTH,
+        help="tokens per training example; rows hold one more (default: %(default)s, GPT-2's)",
+    )
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=DEFAULT_VAL_FRACTION,
+        help="share of documents in the val split (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help="shuffle seed (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--rows-per-shard",
+        type=int,
+        default=None,
+        help=f"target rows per shard (default: {SHARD_TOKENS:,} tokens' worth, as llm.c)",
+    )
+    parser.add_argument(
+        "--packing-buckets",
+        type=int,
+        default=DEFAULT_PACKING_BUCKETS,
+        help="parallel packing groups per split; each drops < 1 row (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--source", default=None, help="name of the shard set in the manifest (default: --input)"
+    )
+    args, beam_args = parser.parse_known_args(argv)
+    run(
+        args.input,
+        args.tokenizer,
+        args.output,
+        beam_args,
+        sequence_length=args.sequence_length,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        rows_per_shard=args.rows_per_shard,
+        packing_buckets=args.packing_buckets,
+        source=args.source,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
