@@ -1,0 +1,92 @@
+"""`thresher <command>`: one entry point for every stage.
+
+    thresher curate    --input 'crawl/*.warc.gz' --output runs/r1 [--recipe fineweb] [Beam options]
+    thresher stats     runs/r1
+    thresher tokenizer train --input 'runs/r1/curated/*.parquet' --out runs/tok --vocab-size 32000
+    thresher shard     --input 'runs/r1/curated/*.parquet' --tokenizer runs/tok --output runs/shards [Beam options]
+    thresher pretrain  --data runs/shards --out runs/model --model tiny --steps 300
+    thresher demo      [--out demo-out]
+    thresher recipes   (list the built-in recipes, or print one: thresher recipes fineweb)
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def _stats(argv: list[str]) -> int:
+    import argparse
+
+    from thresher.stats import check_accounting, format_funnel, load_stats
+
+    parser = argparse.ArgumentParser(prog="thresher stats", description="Print a run's funnel (its stats.json) as a table.")
+    parser.add_argument("run_dir", help="a curate output directory, or a stats.json path")
+    parser.add_argument("--json", action="store_true", help="print the raw stats.json")
+    args = parser.parse_args(argv)
+    stats = load_stats(args.run_dir)
+    if args.json:
+        import json
+
+        print(json.dumps(stats, indent=2))
+        return 0
+    print(f"recipe {stats['recipe']['name']}  inputs {', '.join(stats['inputs'])}")
+    print(format_funnel(stats))
+    problems = check_accounting(stats)
+    for problem in problems:
+        print(f"ACCOUNTING ERROR: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _recipes(argv: list[str]) -> int:
+    import yaml
+
+    from thresher.recipe import builtin_recipes, load_recipe
+
+    if not argv:
+        for name in builtin_recipes():
+            recipe = load_recipe(name)
+            print(f"{name}: {' -> '.join(recipe.stage_names)}")
+        return 0
+    print(yaml.safe_dump(load_recipe(argv[0]).to_dict(), sort_keys=False))
+    return 0
+
+
+def _tokenizer(argv: list[str]) -> int:
+    if not argv or argv[0] != "train":
+        print("usage: thresher tokenizer train --input GLOB --out DIR [--vocab-size N]", file=sys.stderr)
+        return 2
+    from thresher.tokenizer.train import main
+
+    return main(argv[1:])
+
+
+def _lazy(module: str):
+    def run(argv: list[str]) -> int:
+        import importlib
+
+        return importlib.import_module(module).main(argv)
+
+    return run
+
+
+COMMANDS = {
+    "curate": _lazy("thresher.pipelines.curate"),
+    "stats": _stats,
+    "tokenizer": _tokenizer,
+    "shard": _lazy("thresher.pipelines.shard"),
+    "pretrain": _lazy("thresher.trainer.train"),
+    "demo": _lazy("thresher.demo"),
+    "recipes": _recipes,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print(__doc__)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    return COMMANDS[argv[0]](argv[1:]) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
