@@ -15,6 +15,7 @@ FileSystems path (gs://, s3://).
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import zlib
 from typing import IO, Iterator
@@ -86,13 +87,88 @@ def read_records(path: str, raw: IO[bytes], max_record_bytes: int = MAX_HTML_BYT
         return
     # FastWARC needs a seekable stream; Beam's file objects (local, gs://, s3://) are.
     raw.seek(0)
-    stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if head == b"\x1f\x8b" else raw
+    stream: IO[bytes] = GzipMembers(raw) if head == b"\x1f\x8b" else raw
     if fmt in ("warc", "wet"):
         yield from _read_warc(path, fmt, stream, max_record_bytes)
     elif fmt == "jsonl":
-        yield from _read_jsonl(path, stream, max_record_bytes)
+        # Buffered: line iteration over a raw stream would read one byte at a time.
+        yield from _read_jsonl(path, io.BufferedReader(stream) if stream is not raw else raw, max_record_bytes)
     else:
         yield from _read_parquet(path, stream, max_record_bytes)
+
+
+class GzipMembers(io.RawIOBase):
+    """Decompresses concatenated gzip members (Common Crawl's one member per record).
+
+    Unlike `gzip.GzipFile`, which raises from a read and throws away what that read had already
+    decompressed, this returns every byte it could decompress before raising: records before a
+    truncation or a corrupt member are still read, and only the broken tail becomes an error.
+    Seekable forward only, which is all FastWARC asks for.
+    """
+
+    CHUNK = 1 << 16
+
+    def __init__(self, raw: IO[bytes]):
+        self._raw = raw
+        self._inflate = zlib.decompressobj(wbits=31)
+        self._in_member = False
+        self._buf = b""
+        self._pos = 0
+        self._error: BaseException | None = None
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = offset if whence == io.SEEK_SET else self._pos + offset if whence == io.SEEK_CUR else None
+        if target is None or target < self._pos:
+            raise io.UnsupportedOperation("GzipMembers seeks forward only")
+        while self._pos < target and self.read(min(target - self._pos, self.CHUNK)):
+            pass
+        return self._pos
+
+    def _fill(self) -> None:
+        while not self._buf and not self._done:
+            if self._error is not None:
+                error, self._error = self._error, None
+                self._done = True
+                raise error
+            data = self._raw.read(self.CHUNK)
+            if not data:
+                if self._in_member:
+                    self._error = EOFError("compressed file ended before the end-of-stream marker was reached")
+                else:
+                    self._done = True
+                continue
+            out = []
+            try:
+                while data:
+                    self._in_member = True
+                    out.append(self._inflate.decompress(data))
+                    if not self._inflate.eof:
+                        break
+                    # End of a member: the rest, if any, starts the next one.
+                    data = self._inflate.unused_data
+                    self._inflate = zlib.decompressobj(wbits=31)
+                    self._in_member = False
+            except zlib.error as exc:
+                self._error = exc
+            self._buf = b"".join(out)
+
+    def readinto(self, buf) -> int:
+        self._fill()
+        n = min(len(buf), len(self._buf))
+        buf[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        self._pos += n
+        return n
 
 
 def _warcinfo_crawl(payload: bytes) -> str | None:
