@@ -13,6 +13,7 @@ runs); pathological pages are bounded by the record size limit instead.
 from __future__ import annotations
 
 import codecs
+import logging
 
 from resiliparse.parse.encoding import detect_encoding
 
@@ -76,6 +77,9 @@ class Extractor:
         if method not in self.METHODS:
             raise ValueError(f"unknown extractor {method!r}; choose one of {self.METHODS}")
         self.method = method
+        # trafilatura logs a warning per page it gives up on; at crawl scale that is noise, and
+        # each such page is already counted (extract:empty_text) and written to errors/.
+        logging.getLogger("trafilatura").setLevel(logging.ERROR)
         # FineWeb: Trafilatura(favour_precision=True); tables kept as trafilatura's default.
         self.favor_precision = favor_precision
         self.include_tables = include_tables
