@@ -1,0 +1,157 @@
+"""URL blocklist filter: datatrove's URLFilter (the one FineWeb ran), on the lists datatrove ships.
+
+A document is dropped, in this order, when:
+- its registered domain ("example.co.uk") is in the UT1 domain blocklist: "domain";
+- its full host name ("www.example.co.uk") is: "subdomain";
+- the URL itself is in the UT1 URL blocklist: "url";
+- a word of the URL (runs of ASCII letters and digits) is a banned word: "hard_blacklisted";
+- at least `soft_word_threshold` (2) of its words are soft-banned words: "soft_blacklisted";
+- the URL, keeping only its letters and digits, contains a banned sub-word: "blacklisted_subword".
+
+The lists are datatrove's assets (`datatrove/assets/url_filterblacklistsv0_3_0.tar.gz`, the
+UT1 blocklists of Université Toulouse 1 Capitole as datatrove packs them, and its
+`banned_words.txt`, `banned_subwords.txt`, `soft_banned_words.txt`); they are read from the
+installed package, never by importing datatrove's modules, and parsed once per process. The 4.6
+million blocklisted domains are kept as a sorted array of 64-bit hashes (36 MB instead of ~500 MB
+of Python strings; a false match has a probability of ~1e-13 per URL). Registered domains come
+from `tldextract` with its bundled Public Suffix List snapshot (ICANN section), as datatrove's,
+but without fetching a fresh list from the network.
+
+Differences from datatrove, both on purpose: host names and URL words are lower-cased before
+matching (the lists are lower case; datatrove misses "WWW.Example.COM" and "/XXX/"), and a
+document without a URL is kept with zero scores (datatrove fails on it). As in datatrove, the URL
+list is matched against the whole URL as given; UT1 writes its entries without a scheme, so
+"http://" URLs rarely match it.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import re
+import tarfile
+from functools import lru_cache
+from typing import Iterable, Mapping, NamedTuple
+
+import numpy as np
+
+from thresher.filters.base import Decision, DocumentFilter
+
+_NON_ALNUM = re.compile(r"[^a-zA-Z0-9]+")  # datatrove url_filter.normalizer
+
+
+def _normalize(text: str) -> str:
+    return _NON_ALNUM.sub("", text).lower()
+
+
+class _Lists(NamedTuple):
+    domain_hashes: np.ndarray  # sorted hash() of each blocklisted domain's UTF-8 bytes
+    urls: frozenset[str]
+    banned_words: frozenset[str]
+    banned_subwords: tuple[str, ...]
+    soft_banned_words: frozenset[str]
+
+
+def _asset(name: str):
+    return importlib.resources.files("datatrove").joinpath("assets", name)
+
+
+def _hashed_lines(stream, chunk_size: int = 1 << 24) -> np.ndarray:
+    """hash() of every non-empty, non-comment line, read in chunks so that the lines never exist as
+    Python objects all at once."""
+    arrays, rest = [], b""
+    while True:
+        chunk = stream.read(chunk_size)
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop() if chunk else b""
+        lines = [line for line in map(bytes.strip, lines) if line and not line.startswith(b"#")]
+        arrays.append(np.fromiter(map(hash, lines), dtype=np.int64, count=len(lines)))
+        if not chunk:
+            hashes = np.concatenate(arrays)
+            hashes.sort()
+            return hashes
+
+
+def _word_list(name: str) -> frozenset[str]:
+    # datatrove's parse_list(do_normalize=True): comment lines start with "#"
+    lines = _asset(name).read_text("utf-8").splitlines()
+    return frozenset(word for word in (_normalize(line) for line in lines if line and not line.startswith("#")) if word)
+
+
+@lru_cache(maxsize=1)
+def _lists() -> _Lists:
+    with _asset("url_filterblacklistsv0_3_0.tar.gz").open("rb") as raw, tarfile.open(fileobj=raw, mode="r:gz") as tar:
+        domain_hashes = _hashed_lines(tar.extractfile("domains"))
+        url_lines = tar.extractfile("urls").read().decode("utf-8").splitlines()
+    return _Lists(
+        domain_hashes=domain_hashes,
+        urls=frozenset(line.strip() for line in url_lines if line and not line.startswith("#")),
+        banned_words=_word_list("banned_words.txt"),
+        banned_subwords=tuple(sorted(_word_list("banned_subwords.txt"))),
+        soft_banned_words=_word_list("soft_banned_words.txt"),
+    )
+
+
+@lru_cache(maxsize=1)
+def _tld_extractor():
+    import tldextract  # imports requests: only when a URL filter is used
+
+    # the bundled Public Suffix List snapshot only: no download, no cache directory
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+def _listed(hashes: np.ndarray, domain: str) -> bool:
+    if not domain:
+        return False
+    key = hash(domain.encode("utf-8"))
+    i = int(np.searchsorted(hashes, key))
+    return i < len(hashes) and int(hashes[i]) == key
+
+
+class URLBlocklistFilter(DocumentFilter):
+    name = "url_blocklist"
+
+    def __init__(
+        self,
+        soft_word_threshold: int = 2,  # datatrove URLFilter default, as FineWeb ran it
+        extra_domains: Iterable[str] = (),
+        extra_urls: Iterable[str] = (),
+    ):
+        self.soft_word_threshold = soft_word_threshold
+        self.extra_domains = frozenset(d.strip().lower() for d in extra_domains)
+        self.extra_urls = frozenset(u.strip() for u in extra_urls)
+
+    def score(self, doc: Mapping) -> dict[str, float]:
+        url = doc.get("url") or ""
+        if not url:
+            return dict.fromkeys(
+                ("domain", "subdomain", "url", "banned_words", "soft_banned_words", "banned_subwords"), 0.0
+            )
+        lists = _lists()
+        parts = _tld_extractor()(url)
+        registered = f"{parts.domain}.{parts.suffix}".lower() if parts.domain and parts.suffix else ""
+        host = parts.fqdn.lower()
+        words = set(_NON_ALNUM.split(url.lower()))
+        normalized = _normalize(url)
+        return {
+            "domain": float(registered in self.extra_domains or _listed(lists.domain_hashes, registered)),
+            "subdomain": float(host in self.extra_domains or _listed(lists.domain_hashes, host)),
+            "url": float(url in lists.urls or url in self.extra_urls),
+            "banned_words": float(len(words & lists.banned_words)),
+            "soft_banned_words": float(len(words & lists.soft_banned_words)),
+            "banned_subwords": float(sum(sub in normalized for sub in lists.banned_subwords)),
+        }
+
+    def decide(self, scores: Mapping[str, float]) -> Decision:
+        if scores["domain"]:
+            return Decision(False, "domain")
+        if scores["subdomain"]:
+            return Decision(False, "subdomain")
+        if scores["url"]:
+            return Decision(False, "url")
+        if scores["banned_words"]:
+            return Decision(False, "hard_blacklisted")
+        if scores["soft_banned_words"] >= self.soft_word_threshold:
+            return Decision(False, "soft_blacklisted")
+        if scores["banned_subwords"]:
+            return Decision(False, "blacklisted_subword")
+        return Decision(True)
