@@ -27,6 +27,17 @@ class LanguageFilter(DocumentFilter):
         self.threshold = threshold
         self.model = load_fasttext(model_path or lid176_path())
 
+    @classmethod
+    def for_decide(
+        cls, languages: Sequence[str] | None = ("en",), threshold: float = 0.65, model_path: str | None = None
+    ) -> LanguageFilter:
+        """A filter that can only `decide` on stored scores (`thresher refilter`): no model is loaded."""
+        self = cls.__new__(cls)
+        self.languages = frozenset(languages) if languages else None
+        self.threshold = threshold
+        self.model = None
+        return self
+
     def identify(self, text: str) -> tuple[str, float]:
         (label, prob), = predict(self.model, text, k=1)
         return label.removeprefix("__label__"), prob

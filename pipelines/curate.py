@@ -42,10 +42,10 @@ NAMESPACE = "thresher.curate"
 DEDUP_REASON = "duplicate"
 
 
-def _counter(cache: dict, name: str):
+def _counter(cache: dict, name: str, namespace: str = NAMESPACE):
     counter = cache.get(name)
     if counter is None:
-        counter = cache[name] = Metrics.counter(NAMESPACE, name)
+        counter = cache[name] = Metrics.counter(namespace, name)
     return counter
 
 
@@ -136,13 +136,15 @@ class FunnelCombineFn(beam.CombineFn):
         return funnel
 
 
-def _stats_json(funnel: Funnel, non_document: int, stage_names: list[str], recipe: dict, inputs: list[str]) -> str:
+def _stats_json(funnel: Funnel, non_document: int, stage_names: list[str], recipe: dict, inputs: list[str],
+                pipeline: str = "curate", extra: dict | None = None) -> str:
     stats = {
-        "pipeline": "curate",
+        "pipeline": pipeline,
         "thresher_version": __version__,
         "inputs": inputs,
         "recipe": recipe,
         "non_document_records": non_document,
+        **(extra or {}),
         **funnel.to_dict(stage_names),
     }
     stats["accounting_ok"] = not check_accounting(stats)

@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import pyarrow.parquet as pq
 import pytest
 
 from thresher.demo import pretrain_argv, run_demo
@@ -25,7 +26,12 @@ def test_every_filter_fires_and_every_record_is_accounted_for(demo):
     stats = demo["stats"]
     assert check_accounting(stats) == []
     quiet = [s["name"] for s in stats["stages"] if not s["dropped"] and not s["errored"]]
-    assert quiet == []
+    assert quiet == ["pii"]  # it masks, never drops
+    # ... and it did mask: the demo's one contact e-mail address.
+    kept = pq.read_table(demo["shard_dir"].parent / "curated-run" / "curated")
+    emails = sum(v for scores in kept.column("scores").to_pylist() for k, v in scores if k == "pii.emails")
+    assert emails == 1
+    assert not any("woodland-notes.example.org" in t for t in kept.column("text").to_pylist())
     # The demo's 32 good articles and its near duplicate survive; nothing else does.
     assert stats["retained"]["docs"] == 33
 

@@ -2,6 +2,7 @@
 
     thresher curate    --input 'crawl/*.warc.gz' --output runs/r1 [--recipe fineweb] [Beam options]
     thresher stats     runs/r1
+    thresher refilter  --input 'runs/r1/curated/*.parquet' --output runs/r2 --recipe strict.yaml [Beam options]
     thresher tokenizer train --input 'runs/r1/curated/*.parquet' --out runs/tok --vocab-size 32000
     thresher shard     --input 'runs/r1/curated/*.parquet' --tokenizer runs/tok --output runs/shards [Beam options]
     thresher pretrain  --data runs/shards --out runs/model --model tiny --steps 300
@@ -72,6 +73,7 @@ def _lazy(module: str):
 COMMANDS = {
     "curate": _lazy("thresher.pipelines.curate"),
     "stats": _stats,
+    "refilter": _lazy("thresher.pipelines.refilter"),
     "tokenizer": _tokenizer,
     "shard": _lazy("thresher.pipelines.shard"),
     "pretrain": _lazy("thresher.trainer.train"),

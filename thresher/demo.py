@@ -31,6 +31,17 @@ def _step(title: str) -> float:
     return time.time()
 
 
+def _pii_totals(curated: Path) -> str:
+    import pyarrow.parquet as pq
+
+    totals: dict[str, float] = {}
+    for scores in pq.read_table(curated, columns=["scores"]).column("scores").to_pylist():
+        for key, value in scores:
+            if key.startswith("pii."):
+                totals[key[4:]] = totals.get(key[4:], 0) + value
+    return ", ".join(f"{int(v)} {k}" for k, v in sorted(totals.items())) or "nothing"
+
+
 def pretrain_argv(shard_dir: Path, model_dir: Path, steps: int) -> list[str]:
     return [
         "--data", str(shard_dir), "--out", str(model_dir), "--model", "tiny", "--device", "cpu",
@@ -68,6 +79,7 @@ def run_demo(out: Path, steps: int = DEMO_STEPS, workers: list[str] | None = Non
         raise SystemExit("accounting failed: " + "; ".join(problems))
     silent = [s["name"] for s in stats["stages"] if not s["dropped"] and not s["errored"]]
     print(f"  every record accounted for at every stage; stages that removed nothing: {silent or 'none'}")
+    print(f"  pii masked: {_pii_totals(run_dir / 'curated')}")
     print(f"  ({time.time() - t:.1f}s)")
 
     t = _step("3/5 tokenizer (byte-level BPE)")

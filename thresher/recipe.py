@@ -38,6 +38,7 @@ STAGE_KINDS = {
     "fineweb_quality": "thresher.filters.fineweb:FineWebQualityFilter",
     "bad_words": "thresher.filters.toxicity:BadWordsFilter",
     "fasttext_toxicity": "thresher.filters.toxicity:FastTextToxicityFilter",
+    "pii": "thresher.filters.pii:PIIMasker",
     "exact_dedup": None,  # a Beam join, not a per-document filter (pipelines/dedup.py)
 }
 # Stages that only look at the URL may run before extraction (cheaper: no HTML parsing).
