@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from thresher.filters.base import DocumentFilter
 from thresher.filters.dedup import dedup_key
 from thresher.filters.extract import ExtractionError, Extractor, decode_html
 from thresher.schema import document_id

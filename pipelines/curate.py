@@ -231,25 +231,51 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], output: str, recipe: Rec
         )
     )
 
-    (
-        kept
-        | "ToRow" >> beam.Map(lambda dt: to_row(dt[0]))
-        | "WriteCurated" >> beam.io.WriteToParquet(
-            FileSystems.join(output, "curated", "part"), DOCUMENT_SCHEMA, file_name_suffix=".parquet", codec="zstd"
-        )
+    write_outputs(kept | "ToRow" >> beam.Map(lambda dt: to_row(dt[0])), chained.errored, all_dropped, output,
+                  recipe.exclusion_samples)
+
+
+def write_outputs(rows, errored, dropped, output: str, exclusion_samples: int) -> None:
+    """A run's files besides stats.json: curated Parquet, every error, sampled exclusions per reason."""
+    rows | "WriteCurated" >> beam.io.WriteToParquet(
+        FileSystems.join(output, "curated", "part"), DOCUMENT_SCHEMA, file_name_suffix=".parquet", codec="zstd"
     )
     (
-        chained.errored
+        errored
         | "ErrorJson" >> beam.Map(_error_json)
         | "WriteErrors" >> beam.io.WriteToText(FileSystems.join(output, "errors", "errors"), file_name_suffix=".jsonl")
     )
     # Deterministic sample: the documents with the smallest ids per reason.
     (
-        all_dropped
+        dropped
         | "ByReason" >> beam.Map(lambda o: (o.label, (o.doc["id"], json.dumps(_public(o.doc), ensure_ascii=False))))
-        | "SamplePerReason" >> beam.combiners.Top.SmallestPerKey(recipe.exclusion_samples)
+        | "SamplePerReason" >> beam.combiners.Top.SmallestPerKey(exclusion_samples)
         | "WriteExclusions" >> beam.ParDo(WriteExclusions(output))
     )
+
+
+def run_pipeline(build, output: str, beam_args: list[str] | None) -> dict | None:
+    """Build with `build(pipeline)`, run, and return the stats.json it wrote (None when there is none yet)."""
+    options = pipeline_options(beam_args)
+    p = beam.Pipeline(options=options)
+    build(p)
+    state = p.run().wait_until_finish()
+    # A Dataflow dry run (or a job left running) has no stats to read back yet.
+    if options.get_all_options().get("dry_run") or state != PipelineState.DONE:
+        return None
+    return load_stats(output)
+
+
+def report(stats: dict, output: str) -> int:
+    """Print the funnel and where the outputs are; non-zero when the accounting does not add up."""
+    print(format_funnel(stats))
+    problems = check_accounting(stats)
+    for problem in problems:
+        print(f"ACCOUNTING ERROR: {problem}", file=sys.stderr)
+    print(f"\ncurated Parquet: {FileSystems.join(output, 'curated')}/part-*.parquet")
+    print(f"stats: {FileSystems.join(output, 'stats.json')}  exclusions: {FileSystems.join(output, 'exclusions')}/  "
+          f"errors: {FileSystems.join(output, 'errors')}/")
+    return 1 if problems else 0
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -267,28 +293,11 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def run(inputs: list[str], output: str, recipe: Recipe | str | None = None, beam_args: list[str] | None = None) -> dict | None:
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
-    options = pipeline_options(beam_args)
-    p = beam.Pipeline(options=options)
-    build_pipeline(p, inputs, output, recipe)
-    result = p.run()
-    state = result.wait_until_finish()
-    # A Dataflow dry run (or a job left running) has no stats to read back yet.
-    if options.get_all_options().get("dry_run") or state != PipelineState.DONE:
-        return None
-    return load_stats(output)
+    return run_pipeline(lambda p: build_pipeline(p, inputs, output, recipe), output, beam_args)
 
 
 def main(argv: list[str] | None = None) -> int:
     args, beam_args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     stats = run(args.input, args.output, args.recipe, beam_args)
-    if stats is not None:
-        print(format_funnel(stats))
-        problems = check_accounting(stats)
-        for problem in problems:
-            print(f"ACCOUNTING ERROR: {problem}", file=sys.stderr)
-        print(f"\ncurated Parquet: {FileSystems.join(args.output, 'curated')}/part-*.parquet")
-        print(f"stats: {FileSystems.join(args.output, 'stats.json')}  exclusions: {FileSystems.join(args.output, 'exclusions')}/  "
-              f"errors: {FileSystems.join(args.output, 'errors')}/")
-        return 1 if problems else 0
-    return 0
+    return 0 if stats is None else report(stats, args.output)

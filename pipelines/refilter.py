@@ -50,21 +50,18 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
 import sys
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.runners.runner import PipelineState
 
 from thresher.filters.base import DocumentFilter
 from thresher.filters.chain import READ_STAGE, Outcome, text_size
-from thresher.pipelines.curate import FunnelCombineFn, WriteExclusions, _counter, _error_json, _public, _stats_json
-from thresher.pipelines.options import pipeline_options
+from thresher.pipelines.curate import FunnelCombineFn, _counter, _stats_json, report, run_pipeline, write_outputs
 from thresher.recipe import STAGE_KINDS, Recipe, StageSpec, load_recipe, parse_recipe
-from thresher.schema import DOCUMENT_SCHEMA, to_row
-from thresher.stats import check_accounting, format_funnel, load_stats, summarize
+from thresher.schema import to_row
+from thresher.stats import summarize
 
 NAMESPACE = "thresher.refilter"
 # Stage kinds with nothing to re-decide, and why.
@@ -184,25 +181,8 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], output: str, recipe: Rec
             FileSystems.join(output, "stats"), file_name_suffix=".json", num_shards=1, shard_name_template=""
         )
     )
-    (
-        decided.kept
-        | "ToRow" >> beam.Map(lambda o: to_row(o.doc))
-        | "WriteCurated" >> beam.io.WriteToParquet(
-            FileSystems.join(output, "curated", "part"), DOCUMENT_SCHEMA, file_name_suffix=".parquet", codec="zstd"
-        )
-    )
-    (
-        decided.errored
-        | "ErrorJson" >> beam.Map(_error_json)
-        | "WriteErrors" >> beam.io.WriteToText(FileSystems.join(output, "errors", "errors"), file_name_suffix=".jsonl")
-    )
-    # Deterministic sample, as curate takes it: the documents with the smallest ids per reason.
-    (
-        decided.dropped
-        | "ByReason" >> beam.Map(lambda o: (o.label, (o.doc["id"], json.dumps(_public(o.doc), ensure_ascii=False))))
-        | "SamplePerReason" >> beam.combiners.Top.SmallestPerKey(recipe.exclusion_samples)
-        | "WriteExclusions" >> beam.ParDo(WriteExclusions(output))
-    )
+    write_outputs(decided.kept | "ToRow" >> beam.Map(lambda o: to_row(o.doc)), decided.errored, decided.dropped,
+                  output, recipe.exclusion_samples)
 
 
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
@@ -222,14 +202,7 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def run(inputs: list[str], output: str, recipe: Recipe | str, beam_args: list[str] | None = None) -> dict | None:
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
-    options = pipeline_options(beam_args)
-    p = beam.Pipeline(options=options)
-    build_pipeline(p, inputs, output, recipe)
-    state = p.run().wait_until_finish()
-    # A Dataflow dry run (or a job left running) has no stats to read back yet.
-    if options.get_all_options().get("dry_run") or state != PipelineState.DONE:
-        return None
-    return load_stats(output)
+    return run_pipeline(lambda p: build_pipeline(p, inputs, output, recipe), output, beam_args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,14 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     stats = run(args.input, args.output, args.recipe, beam_args)
     if stats is None:
         return 0
-    print(format_funnel(stats))
     for skipped in stats["skipped_stages"]:
         if skipped["reason"] == NO_SCORES_REASON:
             print(f"WARNING: stage {skipped['name']}: {skipped['detail']}", file=sys.stderr)
-    problems = check_accounting(stats)
-    for problem in problems:
-        print(f"ACCOUNTING ERROR: {problem}", file=sys.stderr)
-    print(f"\ncurated Parquet: {FileSystems.join(args.output, 'curated')}/part-*.parquet")
-    print(f"stats: {FileSystems.join(args.output, 'stats.json')}  exclusions: {FileSystems.join(args.output, 'exclusions')}/  "
-          f"errors: {FileSystems.join(args.output, 'errors')}/")
-    return 1 if problems else 0
+    return report(stats, args.output)
