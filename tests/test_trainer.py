@@ -8,6 +8,7 @@ tests do not depend on the real shard writer in pipelines/.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -26,6 +27,7 @@ from thresher.trainer import checkpoint as ckpt_mod
 from thresher.trainer import train as train_mod
 from thresher.trainer.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from thresher.trainer.data import BatchLoader, TokenShards, read_manifest
+from thresher.trainer.log import Progress
 from thresher.trainer.model import ModelConfig, Transformer
 
 torch.set_num_threads(2)
@@ -39,20 +41,20 @@ VAL_FRACTION = 0.1
 
 
 def write_shards(out: Path, text: str, seq_len: int, val_fraction: float, shuffle_seed: int = 1234,
-                 train_shards: int = 3, batches_per_shard: int = 2) -> dict:
+                 train_shards: int = 3, batches_per_shard: int = 2, source: str = "tiny-shakespeare") -> dict:
     """contracts.md (5): documents + EOS, concatenated per split, cut into rows of seq_len + 1
     (tail dropped and counted), rows shuffled with a seed, uncompressed Arrow IPC files."""
     row_length = seq_len + 1
     docs = [d for d in text.split("\n\n") if d]
     splits = {"train": [], "val": []}
     for i, doc in enumerate(docs):
-        doc_id = f"tiny-shakespeare#{i}"
+        doc_id = f"{source}#{i}"
         h = int.from_bytes(hashlib.blake2b(doc_id.encode(), digest_size=8).digest(), "big")
         splits["val" if h % 10_000 < val_fraction * 10_000 else "train"].append(doc)
     manifest = {"format": "thresher-shards", "format_version": 1,
                 "tokenizer": {"sha256": hashlib.sha256(b"bytes+eos").hexdigest(), "vocab_size": 257, "eos_id": EOS, "path": "byte-level"},
                 "sequence_length": seq_len, "row_length": row_length, "dtype": "uint16",
-                "shuffle_seed": shuffle_seed, "val_fraction": val_fraction, "source": "tiny-shakespeare", "splits": {}}
+                "shuffle_seed": shuffle_seed, "val_fraction": val_fraction, "source": source, "splits": {}}
     for split, split_docs in splits.items():
         tokens = np.concatenate([np.append(np.frombuffer(d.encode(), dtype=np.uint8).astype(np.uint16), EOS) for d in split_docs])
         n_rows = len(tokens) // row_length
@@ -82,6 +84,35 @@ def shards(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("shards")
     write_shards(out, SHAKESPEARE.read_text(), SEQ_LEN, VAL_FRACTION)
     return out
+
+
+_PIPELINE_RUN = {}
+
+
+def pipeline_run(tmp_path_factory) -> dict:
+    """The real stages end to end, once per session: tiny-shakespeare as curated Parquet
+    (DOCUMENT_SCHEMA), a 512-token BPE (`train_tokenizer`), shards (`pipelines/shard.py`), and the
+    tiny model trained 30 steps on them. {"tokenizer", "shards", "run"}: folders."""
+    if not _PIPELINE_RUN:
+        import pyarrow.parquet as pq
+
+        from thresher.pipelines import shard
+        from thresher.schema import DOCUMENT_SCHEMA, to_row
+        from thresher.tokenizer.train import train_tokenizer
+
+        if not SHAKESPEARE.exists():
+            pytest.skip(f"real-data test: {SHAKESPEARE} is absent")
+        root = tmp_path_factory.mktemp("pipeline")
+        docs = [d for d in SHAKESPEARE.read_text().split("\n\n") if d]
+        rows = [to_row({"id": f"tiny-shakespeare#{i}", "text": d}) for i, d in enumerate(docs)]
+        pq.write_table(pa.Table.from_pylist(rows, schema=DOCUMENT_SCHEMA), root / "curated.parquet")
+        train_tokenizer(str(root / "curated.parquet"), root / "tokenizer", vocab_size=512)
+        shard.run(str(root / "curated.parquet"), str(root / "tokenizer"), str(root / "shards"), [],
+                  sequence_length=SEQ_LEN, val_fraction=VAL_FRACTION, source="tiny-shakespeare")
+        args = pretrain_args(root / "shards", root / "run", steps=30, **{"eval-interval": 30, "ckpt-interval": 30})
+        assert train_mod.main(args) == 0
+        _PIPELINE_RUN.update(tokenizer=root / "tokenizer", shards=root / "shards", run=root / "run")
+    return _PIPELINE_RUN
 
 
 def pretrain_args(data: Path, out: Path, steps: int, **overrides) -> list[str]:
@@ -172,27 +203,39 @@ def test_an_out_folder_holding_a_run_needs_resume(shards, tmp_path):
     assert [r["step"] for r in read_metrics(out, "train")] == [1, 2, 3, 4]
 
 
+def assert_same_curves(a: Path, b: Path, rel: float = 1e-5) -> None:
+    for split in ("train", "val"):
+        ra, rb = read_metrics(a, split), read_metrics(b, split)
+        assert [r["step"] for r in ra] == [r["step"] for r in rb]
+        for x, y in zip(ra, rb):
+            assert y["loss"] == pytest.approx(x["loss"], rel=rel)
+            if split == "train":
+                assert y["grad_norm"] == pytest.approx(x["grad_norm"], rel=rel)
+
+
 @pytest.mark.slow
-def test_ddp_two_ranks_match_one_process(shards, tmp_path):
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
+def test_two_ranks_match_one_process(shards, tmp_path, parallel):
     """torchrun, 2 CPU ranks over gloo, same global batch: the same losses as one process, up to
-    the order of floating-point sums in the gradient all-reduce."""
+    the order of floating-point sums in the gradient all-reduce (DDP) or reduce-scatter (FSDP)."""
     args = dict(steps=6, warmup=2, **{"grad-accum": 2, "eval-interval": 3, "eval-steps": 4, "ckpt-interval": 6})
     single = tmp_path / "single"
     assert train_mod.main(pretrain_args(shards, single, **args)) == 0
-    ddp = tmp_path / "ddp"
+    multi = tmp_path / parallel
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "thresher.trainer.train", *pretrain_args(shards, ddp, **args)]
+           "-m", "thresher.trainer.train", *pretrain_args(shards, multi, **args), f"--parallel={parallel}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
-    for split in ("train", "val"):
-        a, b = read_metrics(single, split), read_metrics(ddp, split)
-        assert [r["step"] for r in a] == [r["step"] for r in b]
-        for ra, rb in zip(a, b):
-            assert rb["loss"] == pytest.approx(ra["loss"], rel=1e-5)
-            if split == "train":
-                assert rb["grad_norm"] == pytest.approx(ra["grad_norm"], rel=1e-5)
-    assert list_checkpoints(ddp / "checkpoints")[-1].name == "step-0000006"
+    assert f"2 rank(s) ({parallel})" in result.stdout
+    assert_same_curves(single, multi)
+    assert list_checkpoints(multi / "checkpoints")[-1].name == "step-0000006"
+    if parallel == "fsdp":
+        # The sharded run's checkpoint holds full state dicts: one process resumes it and goes on
+        # exactly as the one-process run does from its own checkpoint.
+        for out in (single, multi):
+            assert train_mod.main(pretrain_args(shards, out, **{**args, "steps": 8}) + ["--resume"]) == 0
+        assert_same_curves(single, multi)
 
 
 # --- the shard loader -------------------------------------------------------------------------
@@ -379,3 +422,86 @@ def test_model_is_causal_and_weight_decay_skips_norms():
     decayed, plain = train_mod.make_optimizer(model, 1e-3, "cpu").param_groups
     assert decayed["weight_decay"] == 0.1 and all(p.dim() == 2 for p in decayed["params"])
     assert plain["weight_decay"] == 0.0 and all(p.dim() == 1 for p in plain["params"])
+
+
+def test_activation_checkpointing_gives_the_same_loss_and_gradients():
+    def loss_and_grads(checkpointing: bool):
+        torch.manual_seed(0)
+        model = Transformer(ModelConfig(vocab_size=64, seq_len=16, n_layer=2, n_head=2, d_model=32, d_mlp=64))
+        model.activation_checkpointing = checkpointing
+        idx = torch.randint(0, 64, (2, 16), generator=torch.Generator().manual_seed(1))
+        loss = model(idx, idx)[1]
+        loss.backward()
+        return loss, [p.grad for p in model.parameters()]
+
+    (loss, grads), (loss_ac, grads_ac) = loss_and_grads(False), loss_and_grads(True)
+    assert torch.equal(loss, loss_ac)
+    assert all(torch.allclose(a, b, rtol=1e-6, atol=1e-7) for a, b in zip(grads, grads_ac))
+
+
+def test_an_untied_output_projection_counts_in_parameters_and_flops():
+    shape = dict(vocab_size=64, seq_len=16, n_layer=1, n_head=2, d_model=32, d_mlp=64)
+    tied, untied = Transformer(ModelConfig(**shape)), Transformer(ModelConfig(**shape, tie_embeddings=False))
+    assert untied.lm_head.weight is not untied.tok_emb.weight
+    assert untied.num_params() == tied.num_params() + 64 * 32
+    assert untied.num_params(non_embedding=True) == tied.num_params(non_embedding=True)
+    # The output matmul costs FLOPs either way; the input lookup never does.
+    assert untied.flops_per_token() == tied.flops_per_token()
+
+
+def test_activation_checkpointing_flag_trains_like_the_plain_run(shards, tmp_path):
+    args = dict(steps=3, warmup=1, **{"eval-interval": 3, "eval-steps": 1, "ckpt-interval": 3})
+    assert train_mod.main(pretrain_args(shards, tmp_path / "plain", **args)) == 0
+    assert train_mod.main(pretrain_args(shards, tmp_path / "ac", **args) + ["--activation-checkpointing"]) == 0
+    assert_same_curves(tmp_path / "plain", tmp_path / "ac", rel=1e-6)
+
+
+# --- what a run reports -----------------------------------------------------------------------
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_draws_a_bar_on_a_terminal_and_stays_silent_in_a_log_file(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # the plain fallback: `import tqdm` fails
+    terminal = FakeTerminal()
+    progress = Progress(0, 10, stream=terminal)
+    progress.update(3, "loss 4.2")
+    progress.write("step 3/10 | loss 4.2")
+    progress.update(4)
+    progress.close()
+    shown = terminal.getvalue()
+    assert "\r3/10 steps (30%" in shown and "loss 4.2" in shown and "\r4/10 steps (40%" in shown
+    assert "\nstep 3/10 | loss 4.2\n" not in shown and "step 3/10 | loss 4.2\n" in shown
+
+    log_file = io.StringIO()  # not a terminal: the log lines alone, no carriage returns
+    progress = Progress(0, 10, stream=log_file)
+    progress.update(3, "loss 4.2")
+    progress.write("step 3/10 | loss 4.2")
+    progress.close()
+    assert log_file.getvalue() == "step 3/10 | loss 4.2\n"
+
+
+def test_progress_uses_tqdm_when_installed():
+    pytest.importorskip("tqdm")
+    terminal = FakeTerminal()
+    progress = Progress(2, 10, stream=terminal)
+    progress.update(5, "loss 4.2")
+    progress.write("a log line")
+    progress.close()
+    assert progress.bar is not None and progress.bar.n == 5
+    assert "a log line" in terminal.getvalue()
+
+
+def test_tensorboard_gets_the_same_numbers_as_the_jsonl_file(shards, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    assert train_mod.main(pretrain_args(shards, out, steps=4, warmup=1, **{"eval-interval": 2, "eval-steps": 1, "ckpt-interval": 4})) == 0
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    logged = [(e.step, e.value) for e in events.Scalars("train/loss")]
+    assert logged == [(r["step"], pytest.approx(r["loss"])) for r in read_metrics(out, "train")]
+    assert [e.step for e in events.Scalars("val/loss")] == [0, 2, 4]

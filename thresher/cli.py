@@ -5,9 +5,13 @@
     thresher refilter  --input 'runs/r1/curated/*.parquet' --output runs/r2 --recipe strict.yaml [Beam options]
     thresher tokenizer train --input 'runs/r1/curated/*.parquet' --out runs/tok --vocab-size 32000
     thresher shard     --input 'runs/r1/curated/*.parquet' --tokenizer runs/tok --output runs/shards [Beam options]
-    thresher pretrain  --data runs/shards --out runs/model --model tiny --steps 300
+    thresher pretrain  --data runs/shards --out runs/model --model tiny --steps 300 --warmup 30
+                       [--mix finance=runs/fin:0.5,general=runs/gen:0.5] [--init-from CKPT_OR_HF_DIR] [--parallel ddp|fsdp]
+    thresher generate  --checkpoint runs/model --prompt "The Federal Reserve" --max-new-tokens 50 [--top-p 0.9 --seed 0]
+    thresher export    --checkpoint runs/model --out runs/model-hf   (Hugging Face Llama: safetensors + config.json)
     thresher demo      [--out demo-out]
     thresher recipes   (list the built-in recipes, or print one: thresher recipes fineweb)
+    thresher classifier train|eval|prepare-quality|prepare-domain   (fastText quality, toxicity, domain classifiers)
 """
 
 from __future__ import annotations
@@ -77,8 +81,11 @@ COMMANDS = {
     "tokenizer": _tokenizer,
     "shard": _lazy("thresher.pipelines.shard"),
     "pretrain": _lazy("thresher.trainer.train"),
+    "generate": _lazy("thresher.trainer.generate"),
+    "export": _lazy("thresher.trainer.hf"),
     "demo": _lazy("thresher.demo"),
     "recipes": _recipes,
+    "classifier": _lazy("thresher.classifier"),
 }
 
 

@@ -3,12 +3,13 @@
 Layout of `{out}/checkpoints/`:
 
     step-0001000/
-        model.pt       model.state_dict(): tensors only, enough for generation or export
-        optimizer.pt   optimizer.state_dict()
+        model.pt       the model's full state dict: tensors only, enough for generation or export
+        optimizer.pt   the optimizer's full state dict, keyed by parameter name (parallel.py)
         rng.pt         RNG states: torch CPU, CUDA (this process's device), numpy, python
-        meta.json      step (also the learning-rate schedule's position), data position per
-                       split, model config, training args: plain JSON, so a person can read it
-                       and torch.load never has to unpickle a class
+        meta.json      step (also the learning-rate schedule's position), data position (per
+                       split, or per source of a mixture), the mixture's weights, model config,
+                       training args, the data's tokenizer record: plain JSON, so a person can
+                       read it and torch.load never has to unpickle a class
     latest             one line: the name of the last complete checkpoint
 
 Atomic: a checkpoint is written into a temporary folder in the same parent (`.tmp-step-...`), every
@@ -29,7 +30,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-CHECKPOINT_FORMAT_VERSION = 1
+from thresher.trainer.data import sha256_file
+
+# 2: optimizer.pt keyed by parameter name (torch.distributed.checkpoint's full state dict, the
+# same under DDP and FSDP) instead of by position; meta.json gains "tokenizer" and "mixture".
+CHECKPOINT_FORMAT_VERSION = 2
 STEP_DIR = re.compile(r"^step-(\d+)$")
 TMP_PREFIX = ".tmp-"
 
@@ -141,13 +146,47 @@ def save_checkpoint(ckpt_dir, step: int, model_state: dict, optimizer_state: dic
     return final
 
 
-def load_checkpoint(path, map_location="cpu") -> dict:
-    """A checkpoint folder as {"model", "optimizer", "rng", "meta"}; tensors via weights_only=True."""
+def read_meta(path) -> dict:
     path = Path(path)
     meta = json.loads((path / "meta.json").read_text())
     if meta.get("format_version") != CHECKPOINT_FORMAT_VERSION:
         raise ValueError(f"{path}: checkpoint format_version {meta.get('format_version')!r}, this code knows {CHECKPOINT_FORMAT_VERSION}")
-    load = lambda name, where: torch.load(path / name, map_location=where, weights_only=True)
+    return meta
+
+
+def load_checkpoint(path, map_location="cpu", optimizer: bool = True) -> dict:
+    """A checkpoint folder as {"model", "optimizer", "rng", "meta"}; tensors via weights_only=True.
+
+    On the CPU the files are memory-mapped (copy on write): the ranks of a node that each load the
+    same checkpoint share one copy in the page cache instead of holding one each."""
+    path = Path(path)
+    meta = read_meta(path)
+    load = lambda name, where: torch.load(path / name, map_location=where, weights_only=True, mmap=torch.device(where).type == "cpu")
     # RNG states stay on the CPU: torch.set_rng_state and torch.cuda.set_rng_state take CPU byte tensors.
-    return {"model": load("model.pt", map_location), "optimizer": load("optimizer.pt", map_location),
+    return {"model": load("model.pt", map_location), "optimizer": load("optimizer.pt", map_location) if optimizer else None,
             "rng": load("rng.pt", "cpu"), "meta": meta}
+
+
+def resolve_checkpoint(path) -> Path:
+    """A checkpoint folder from what a user may name: the folder itself (`.../step-0001000`), a
+    checkpoints folder, or a run's output folder (both: the checkpoint `latest` names)."""
+    path = Path(path)
+    if (path / "meta.json").is_file():
+        return path
+    for ckpt_dir in (path, path / "checkpoints"):
+        found = latest_checkpoint(ckpt_dir) if ckpt_dir.is_dir() else None
+        if found is not None:
+            return found
+    raise FileNotFoundError(f"{path}: not a checkpoint (no meta.json), nor a folder whose `latest` or `checkpoints/latest` names one")
+
+
+def tokenizer_folder(record: dict) -> Path:
+    """The folder of the tokenizer a checkpoint was trained with, from meta.json's "tokenizer"
+    (the shard manifest's record: path, sha256, vocab_size, eos_id), checked against its sha256."""
+    path = Path(record["path"])
+    json_path = path if path.suffix == ".json" else path / "tokenizer.json"
+    if not json_path.is_file():
+        raise FileNotFoundError(f"the training tokenizer {json_path} is not there (moved?): name its folder explicitly")
+    if sha256_file(json_path) != record["sha256"]:
+        raise ValueError(f"{json_path} is not the tokenizer the model was trained with (sha256 differs)")
+    return json_path.parent

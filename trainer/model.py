@@ -8,7 +8,12 @@ initialisation and GPT-2's tied input/output embedding:
     logits = norm(x) @ tok_emb.weight.T
 
 Attention is full multi-head (no grouped-query attention): GQA mainly shrinks the KV cache at
-inference, and one projection shape keeps this file easy to hold in one's head.
+inference, and one projection shape keeps this file easy to hold in one's head. (A GQA checkpoint
+still imports exactly: hf.py repeats its shared key/value heads.)
+
+Activation checkpointing (`model.activation_checkpointing = True`) recomputes each block's
+activations in the backward pass instead of keeping them: about a third more compute for memory
+that no longer grows with depth, for batches or models that do not fit otherwise.
 
 Sizes (`SIZES`) go from `tiny` (a CPU test model) to `1b`; `vocab_size` and `seq_len` are not part
 of a size, they come from the shard manifest (contracts.md, 5).
@@ -22,6 +27,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 
 @dataclass
@@ -34,6 +40,9 @@ class ModelConfig:
     d_mlp: int               # SwiGLU hidden width
     rope_theta: float = 10000.0  # RoFormer (Su et al. 2021) and Llama 1/2
     norm_eps: float = 1e-5       # Llama 1/2
+    # Our sizes tie the output projection to the embedding (see Transformer); an untied one exists
+    # only so that an imported base model that has one (Llama 2, TinyLlama, Mistral) loads as it is.
+    tie_embeddings: bool = True
 
     def __post_init__(self):
         assert self.d_model % self.n_head == 0, "d_model must be a multiple of n_head"
@@ -155,7 +164,9 @@ class Transformer(nn.Module):
         # Tied embeddings (GPT-2, and Llama 3.2 at 1B and 3B): at these sizes an untied output matrix
         # is 5-25% of all weights (50k x 768 next to 85M) for little gain in loss; one matrix also
         # gets a gradient from both ends, which helps rare tokens at small data scales.
-        self.lm_head.weight = self.tok_emb.weight
+        if cfg.tie_embeddings:
+            self.lm_head.weight = self.tok_emb.weight
+        self.activation_checkpointing = False
         cos, sin = rotary_tables(cfg.d_model // cfg.n_head, cfg.seq_len, cfg.rope_theta)
         # Not persistent: derived from the config, so a checkpoint holds only learned weights.
         self.register_buffer("rope_cos", cos, persistent=False)
@@ -181,7 +192,12 @@ class Transformer(nn.Module):
         cos, sin = self.rope_cos[:T], self.rope_sin[:T]
         x = self.tok_emb(idx)
         for block in self.blocks:
-            x = block(x, cos, sin)
+            if self.activation_checkpointing and torch.is_grad_enabled():
+                # use_reentrant=False: the variant PyTorch recommends; it works with torch.compile
+                # and FSDP, and with inputs that do not require grad.
+                x = checkpoint(block, x, cos, sin, use_reentrant=False)
+            else:
+                x = block(x, cos, sin)
         logits = self.lm_head(self.norm(x))
         if targets is None:
             return logits, None
@@ -190,13 +206,18 @@ class Transformer(nn.Module):
         return logits, loss
 
     def num_params(self, non_embedding: bool = False) -> int:
-        """Unique weights (the tied embedding counts once); `non_embedding` leaves it out."""
+        """Unique weights (the tied embedding counts once); `non_embedding` leaves out the embedding
+        and an untied output projection."""
         n = sum(p.numel() for p in self.parameters())
-        return n - self.tok_emb.weight.numel() if non_embedding else n
+        if non_embedding:
+            n -= self.tok_emb.weight.numel() * (1 if self.cfg.tie_embeddings else 2)
+        return n
 
     def flops_per_token(self) -> int:
         """Training FLOPs per token, forward and backward: 6N + 12·L·H·Q·T (PaLM, Chowdhery et al.
-        2022, appendix B). N counts the tied embedding once, as the output projection's matmul (the
-        input lookup costs no FLOPs); 12·L·H·Q·T is attention's score and value matmuls at context T."""
+        2022, appendix B). N counts the output projection's matmul and not the input lookup, which
+        costs no FLOPs (tied: the one matrix, once); 12·L·H·Q·T is attention's score and value
+        matmuls at context T."""
         cfg = self.cfg
-        return 6 * self.num_params() + 12 * cfg.n_layer * cfg.n_head * (cfg.d_model // cfg.n_head) * cfg.seq_len
+        matmul_params = self.num_params(non_embedding=True) + self.lm_head.weight.numel()
+        return 6 * matmul_params + 12 * cfg.n_layer * cfg.n_head * (cfg.d_model // cfg.n_head) * cfg.seq_len

@@ -11,6 +11,14 @@ Usage
         --rdzv_endpoint=10.0.0.1:29500 --rdzv_id=pretrain -m thresher.trainer.train ...
   Preemptible machines: put --resume on the same command line; it continues from
   OUT/checkpoints/latest, or starts at step 0 when there is none yet.
+  A model too big for DDP (its weights, gradients and AdamW state on every GPU): shard them with
+  FSDP2, and recompute activations when those do not fit either (parallel.py, model.py):
+    torchrun --standalone --nproc_per_node=8 -m thresher.trainer.train --parallel fsdp \\
+        --activation-checkpointing --data ... --out ... --model 1b --steps 20000
+  Domain adaptation: continue from a base model (a thresher run or a Hugging Face Llama folder)
+  on a mixture; a weight of 0 evaluates a source without training on it (mixture.py, hf.py):
+    thresher pretrain --init-from runs/base/pretrain --out runs/fin --steps 2000 \\
+        --mix finance=runs/fin/shards:0.7,general=runs/x/shards:0.3,fomc=runs/fomc/shards:0
 
 Batch: --batch-size is the GLOBAL micro-batch, in rows (sequences), summed over all ranks; each of
 W ranks takes batch_size / W rows of it (data.py). An optimizer step is --grad-accum micro-batches,
@@ -18,8 +26,9 @@ so a step is batch_size * grad_accum * sequence_length tokens whatever W is, and
 batches in the same order on 1 GPU or 64.
 
 Writes OUT/metrics.jsonl (one JSON object per logged step, {"split": "train", ...}, and per
-evaluation, {"split": "val", ...}) and OUT/checkpoints/ (checkpoint.py). Step n means "after n
-optimizer updates": the validation loss at step 0 is the untrained model's.
+evaluation, {"split": "val", ...}, one per source of a mixture, {"split": "val", "source": ...}),
+OUT/tensorboard/ when TensorBoard is installed (log.py), and OUT/checkpoints/ (checkpoint.py).
+Step n means "after n optimizer updates": the validation loss at step 0 is the starting model's.
 """
 
 from __future__ import annotations
@@ -38,11 +47,16 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel as DDP
 
-from thresher.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, set_rng_state
+from thresher.trainer import parallel
+from thresher.trainer.checkpoint import (latest_checkpoint, load_checkpoint, read_meta, resolve_checkpoint,
+                                         save_checkpoint, set_rng_state)
 from thresher.trainer.data import BatchLoader, TokenShards, sha256_file
-from thresher.trainer.model import SIZES, Transformer, model_config
+from thresher.trainer.hf import config_from_hf, is_hf_folder, load_hf
+from thresher.trainer.log import MetricsLog, Progress
+from thresher.trainer.mixture import (MixtureLoader, check_compatible, manifest_digests, open_sources, parse_mix,
+                                      read_manifests)
+from thresher.trainer.model import SIZES, ModelConfig, Transformer, model_config
 
 # Optimizer and schedule constants: GPT-3 (Brown et al. 2020, appendix B) unless said otherwise.
 BETAS = (0.9, 0.95)
@@ -53,20 +67,28 @@ MIN_LR_RATIO = 0.1      # cosine decays to max_lr / 10 (Chinchilla, Hoffmann et 
 # Dense bf16 peak FLOP/s of one GPU (NVIDIA datasheets), for MFU; matched on torch's device name,
 # most specific first. A GPU not listed gets no MFU in the log rather than a wrong one.
 PEAK_BF16_FLOPS = [("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("GH200", 989e12), ("A100", 312e12)]
+DEFAULT_MODEL = "124m"  # GPT-2 small's shape, as nanoGPT
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="thresher pretrain", description="Pretrain a decoder-only transformer on token shards.")
-    p.add_argument("--data", required=True, help="shard folder with manifest.json (contracts.md, 5)")
+    data = p.add_mutually_exclusive_group(required=True)
+    data.add_argument("--data", help="shard folder with manifest.json (contracts.md, 5)")
+    data.add_argument("--mix", help="several shard sets in fixed proportions, name=PATH:WEIGHT,... e.g. finance=runs/fin/shards:0.7,general=runs/x/shards:0.3; "
+                                    "a weight of 0 evaluates a source without training on it; validation loss is logged per source (mixture.py)")
     p.add_argument("--out", required=True, help="output folder: metrics.jsonl and checkpoints/")
-    p.add_argument("--model", default="124m", choices=list(SIZES), help="model size (model.py: SIZES); default 124m, GPT-2 small's shape as in nanoGPT")
+    p.add_argument("--model", default=None, choices=list(SIZES), help=f"model size (model.py: SIZES); default {DEFAULT_MODEL}, GPT-2 small's shape as in nanoGPT")
+    p.add_argument("--init-from", default=None, help="start from these weights instead of a random init: a thresher checkpoint (folder, checkpoints folder or run --out) "
+                                                     "or a Hugging Face Llama folder; the shape comes from it; optimizer, schedule and data position start afresh")
+    p.add_argument("--parallel", choices=parallel.MODES, default="ddp", help="how torchrun ranks share the work: ddp, a whole model per rank (default), or fsdp, FSDP2 sharding (parallel.py)")
+    p.add_argument("--activation-checkpointing", action="store_true", help="recompute each block's activations in backward: ~1/3 more compute, much less memory")
     p.add_argument("--steps", type=int, required=True, help="optimizer steps; the cosine schedule ends here")
     p.add_argument("--batch-size", type=int, default=32, help="global micro-batch in rows, over all ranks (default 32: with --grad-accum 16 and sequence length 1024, 0.5M tokens per step, GPT-3 Small's batch)")
     p.add_argument("--grad-accum", type=int, default=16, help="micro-batches per optimizer step (default 16, see --batch-size)")
     p.add_argument("--lr", type=float, default=6e-4, help="peak learning rate (default 6e-4, GPT-3 Small)")
     p.add_argument("--warmup", type=int, default=715, help="linear warmup steps (default 715: GPT-3's 375M warmup tokens at 0.5M tokens per step)")
     p.add_argument("--eval-interval", type=int, default=2000, help="steps between validation losses (default 2000, nanoGPT)")
-    p.add_argument("--eval-steps", type=int, default=200, help="validation micro-batches per evaluation (default 200, nanoGPT's eval_iters)")
+    p.add_argument("--eval-steps", type=int, default=200, help="validation micro-batches per evaluation and source (default 200, nanoGPT's eval_iters)")
     p.add_argument("--log-interval", type=int, default=10, help="steps between log lines; each costs a host-device sync (default 10)")
     p.add_argument("--ckpt-interval", type=int, default=1000, help="steps between checkpoints, and one at the end (default 1000: half nanoGPT's, which saves at each eval, so a preempted run loses less)")
     p.add_argument("--keep-last", type=int, default=3, help="checkpoints to keep (default 3: two to fall back on if the newest is bad)")
@@ -77,6 +99,13 @@ def parse_args(argv):
     p.add_argument("--dtype", choices=["bf16", "fp32"], default=None, help="bf16 autocast or plain fp32 (default: bf16 on CUDA, fp32 on CPU)")
     p.add_argument("--verify-data", action="store_true", help="check every shard's sha256 against the manifest before training")
     args = p.parse_args(argv)
+    if args.init_from and args.model:
+        p.error("--model and --init-from: the model's shape comes from the --init-from checkpoint")
+    if args.mix:
+        try:
+            parse_mix(args.mix)
+        except ValueError as e:
+            p.error(f"--mix: {e}")
     if not 0 <= args.warmup < args.steps:
         p.error(f"--warmup ({args.warmup}) must be at least 0 and below --steps ({args.steps}); a short run needs a smaller --warmup")
     for name in ("batch_size", "grad_accum", "eval_interval", "eval_steps", "log_interval", "ckpt_interval", "keep_last"):
@@ -113,7 +142,7 @@ def peak_flops(device: torch.device) -> float | None:
 
 @torch.no_grad()
 def evaluate(model, shards: TokenShards, args, rank: int, world: int, device, autocast) -> float:
-    """Mean loss over the first eval_steps global batches of the validation split: the same
+    """Mean loss over the first eval_steps global batches of a validation split: the same
     batches at every evaluation, so the numbers compare across steps and across runs."""
     loader = BatchLoader(shards, args.batch_size, args.seed, rank, world)
     model.eval()
@@ -127,6 +156,52 @@ def evaluate(model, shards: TokenShards, args, rank: int, world: int, device, au
     if world > 1:
         dist.all_reduce(total)  # sum (gloo has no average); every rank had the same number of rows
     return total.item() / (args.eval_steps * world)
+
+
+def open_data(args):
+    """(train loader's sources, {source name: val split}, manifest, digest) for --data or --mix.
+    With --data the one val split's name is None; `digest` identifies the shard set(s) for resume."""
+    if args.data:
+        train = TokenShards(args.data, "train", verify=args.verify_data)
+        val = {None: TokenShards(args.data, "val", verify=args.verify_data)}
+        return train, val, train.manifest, sha256_file(Path(args.data) / "manifest.json")
+    sources = parse_mix(args.mix)
+    manifests = read_manifests(sources)
+    check_compatible(manifests)
+    train = open_sources([s for s in sources if s.weight > 0], "train", args.verify_data)
+    val = open_sources(sources, "val", args.verify_data)
+    return train, val, next(iter(manifests.values())), manifest_digests(sources)
+
+
+def init_config(args, manifest: dict) -> ModelConfig:
+    """The model's shape: a named size, or the --init-from checkpoint's (its rotary table sized for
+    this data's sequence length). Refuses weights trained with another tokenizer."""
+    vocab_size, seq_len = manifest["tokenizer"]["vocab_size"], manifest["sequence_length"]
+    if not args.init_from:
+        return model_config(args.model or DEFAULT_MODEL, vocab_size, seq_len)
+    tokenizer = manifest["tokenizer"]
+    if is_hf_folder(args.init_from):
+        cfg = config_from_hf(json.loads((Path(args.init_from) / "config.json").read_text()), seq_len)
+        hf_tokenizer = Path(args.init_from) / "tokenizer.json"
+        if not hf_tokenizer.is_file():
+            print(f"note: {args.init_from} has no tokenizer.json: nothing shows that these shards were tokenized for this model")
+        elif sha256_file(hf_tokenizer) != tokenizer["sha256"]:
+            raise SystemExit(f"{args.init_from}: its tokenizer.json is not the one these shards were made with; shard the data with it (thresher shard --tokenizer {args.init_from})")
+    else:
+        meta = read_meta(resolve_checkpoint(args.init_from))
+        if meta["tokenizer"]["sha256"] != tokenizer["sha256"]:
+            raise SystemExit(f"{args.init_from}: trained with another tokenizer than these shards'; token ids would mean other things")
+        cfg = ModelConfig(**{**meta["model_config"], "seq_len": seq_len})
+    if vocab_size > cfg.vocab_size:
+        raise SystemExit(f"the shards' tokenizer has {vocab_size} tokens, the --init-from model only {cfg.vocab_size}")
+    return cfg
+
+
+def init_weights(path) -> dict:
+    """The --init-from model's weights as our state dict."""
+    if is_hf_folder(path):
+        return load_hf(path)[1]
+    return load_checkpoint(resolve_checkpoint(path), optimizer=False)["model"]
 
 
 def truncate_metrics(path: Path, step: int) -> None:
@@ -153,6 +228,10 @@ def main(argv=None) -> int:
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
+        # x86 CPUs handle subnormal floats in microcode, 10-100x slower than normal ones, and early
+        # training makes many (tiny gradients, their squares in AdamW): flushing them to zero made
+        # the tiny model's first hundred CPU steps over 10x faster. GPUs never pay this.
+        torch.set_flush_denormal(True)
     if world > 1:
         dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
     master = rank == 0
@@ -170,29 +249,44 @@ def main(argv=None) -> int:
     metrics_path = out / "metrics.jsonl"
     out.mkdir(parents=True, exist_ok=True)
 
-    train_shards = TokenShards(args.data, "train", verify=args.verify_data)
-    val_shards = TokenShards(args.data, "val", verify=args.verify_data)
-    manifest = train_shards.manifest
-    manifest_sha256 = sha256_file(Path(args.data) / "manifest.json")
-    cfg = model_config(args.model, manifest["tokenizer"]["vocab_size"], manifest["sequence_length"])
-
-    raw_model = Transformer(cfg).to(device)  # built on the CPU from the seed: the same init on any device
-    optimizer = make_optimizer(raw_model, args.lr, device_type)
-    train_loader = BatchLoader(train_shards, args.batch_size, args.seed, rank, world)
-
-    step = 0
+    train_data, val_sets, manifest, data_digest = open_data(args)
+    for name, val in val_sets.items():
+        if len(val) < args.batch_size:
+            raise SystemExit(f"{name or args.data}: the val split has {len(val)} rows, fewer than one batch ({args.batch_size}); evaluation needs one")
+    mixture = {s.name: s.weight for s in parse_mix(args.mix)} if args.mix else None
     resume_from = latest_checkpoint(ckpt_dir)
     if resume_from is not None and not args.resume:
         raise SystemExit(f"{out} already holds a run (checkpoint {resume_from.name}): pass --resume to continue it, or another --out")
+    if resume_from is not None and args.init_from:
+        # Resuming a continued run: its own checkpoint has the shape (the --init-from source may
+        # have moved on or been pruned since).
+        cfg = ModelConfig(**read_meta(resume_from)["model_config"])
+    else:
+        cfg = init_config(args, manifest)
+
+    raw_model = Transformer(cfg)  # built on the CPU from the seed: the same init on any device
+    if args.init_from and resume_from is None:
+        raw_model.load_state_dict(init_weights(args.init_from))
+    raw_model.to(device)
+    raw_model.activation_checkpointing = args.activation_checkpointing
+    flops_per_token = raw_model.flops_per_token()
+    num_params, num_params_body = raw_model.num_params(), raw_model.num_params(non_embedding=True)
+    model = parallel.wrap(raw_model, args.parallel, world, device, args.compile)
+    optimizer = make_optimizer(raw_model, args.lr, device_type)  # after FSDP: it optimizes the shards
+    if mixture:
+        train_loader = MixtureLoader(train_data, {n: w for n, w in mixture.items() if w > 0}, args.batch_size, args.seed, rank, world)
+    else:
+        train_loader = BatchLoader(train_data, args.batch_size, args.seed, rank, world)
+
+    step = 0
     if resume_from is not None:
-        ckpt = load_checkpoint(resume_from, map_location=device)
+        ckpt = load_checkpoint(resume_from)
         meta = ckpt["meta"]
         if meta["model_config"] != dataclasses.asdict(cfg):
-            raise SystemExit(f"{resume_from}: model config {meta['model_config']} differs from --model {args.model} on this data: {dataclasses.asdict(cfg)}")
-        if meta["data_manifest_sha256"] != manifest_sha256:
-            raise SystemExit(f"{resume_from}: trained on another shard set (manifest sha256 differs); its data position means nothing here")
-        raw_model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
+            raise SystemExit(f"{resume_from}: model config {meta['model_config']} differs from this run's: {dataclasses.asdict(cfg)}")
+        if meta["data_manifest_sha256"] != data_digest or meta.get("mixture") != mixture:
+            raise SystemExit(f"{resume_from}: trained on other shard sets or proportions; its data position means nothing here")
+        parallel.load_full_state(raw_model, optimizer, ckpt["model"], ckpt["optimizer"])
         set_rng_state(ckpt["rng"])
         train_loader.load_state_dict(meta["data"]["train"])
         step = meta["step"]
@@ -200,18 +294,19 @@ def main(argv=None) -> int:
     if master:
         truncate_metrics(metrics_path, step)
 
-    model = torch.compile(raw_model) if args.compile else raw_model
-    if world > 1:
-        model = DDP(model, device_ids=[local_rank] if device_type == "cuda" else None)
-
     seq_len = cfg.seq_len
     tokens_per_step = args.batch_size * args.grad_accum * seq_len
-    flops_per_token = raw_model.flops_per_token()
     peak = peak_flops(device)
     if master:
-        print(f"data: {args.data}: train {len(train_shards):,} rows, val {len(val_shards):,} rows of {seq_len} tokens (+1), vocab {manifest['tokenizer']['vocab_size']} (padded to {cfg.vocab_size})")
-        print(f"model: {args.model}: {raw_model.num_params():,} parameters ({raw_model.num_params(non_embedding=True):,} without the embedding), {flops_per_token / 1e9:.2f} GFLOP per token")
-        print(f"run: {world} rank(s) on {device_type}, {dtype}, {tokens_per_step:,} tokens per step "
+        if mixture:
+            for name, val in val_sets.items():
+                rows = len(train_data[name]) if name in train_data else 0
+                print(f"data: {name}: train {rows:,} rows, val {len(val):,} rows, weight {mixture[name]:.1%}" + ("" if rows else " (evaluated, not trained on)"))
+        else:
+            print(f"data: {args.data}: train {len(train_data):,} rows, val {len(val_sets[None]):,} rows")
+        print(f"tokens: {seq_len} per row (+1), vocab {manifest['tokenizer']['vocab_size']} (padded to {cfg.vocab_size})")
+        print(f"model: {args.init_from or args.model or DEFAULT_MODEL}: {num_params:,} parameters ({num_params_body:,} without the embedding), {flops_per_token / 1e9:.2f} GFLOP per token")
+        print(f"run: {world} rank(s) ({args.parallel if world > 1 else 'one process'}) on {device_type}, {dtype}, {tokens_per_step:,} tokens per step "
               f"({args.batch_size} rows x {args.grad_accum} micro-batches), steps {step} -> {args.steps}"
               + (f", resumed from {resume_from}" if resume_from else ""))
     if step >= args.steps:
@@ -221,17 +316,15 @@ def main(argv=None) -> int:
             dist.destroy_process_group()
         return 0
 
-    metrics = open(metrics_path, "a") if master else None
-
-    def record(entry: dict) -> None:
-        metrics.write(json.dumps(entry) + "\n")
-        metrics.flush()  # a crash keeps every line written so far
+    metrics = MetricsLog(metrics_path, out / "tensorboard", step) if master else None
+    progress = Progress(step, args.steps) if master else None
 
     def run_eval() -> None:
-        val_loss = evaluate(model, val_shards, args, rank, world, device, autocast)
+        losses = {name: evaluate(model, val, args, rank, world, device, autocast) for name, val in val_sets.items()}
         if master:
-            print(f"step {step}: val loss {val_loss:.4f}")
-            record({"step": step, "split": "val", "loss": val_loss, "tokens": step * tokens_per_step})
+            progress.write(f"step {step}: val loss " + " | ".join(f"{name + ' ' if name else ''}{loss:.4f}" for name, loss in losses.items()))
+            for name, loss in losses.items():
+                metrics.write({"step": step, "split": "val", **({"source": name} if name else {}), "loss": loss, "tokens": step * tokens_per_step})
 
     if step == 0:
         run_eval()
@@ -246,13 +339,12 @@ def main(argv=None) -> int:
             if device_type == "cuda":
                 x, y = x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
             if world > 1:
-                # DDP all-reduces gradients in backward; only the last micro-batch's need it.
-                model.require_backward_grad_sync = micro == args.grad_accum - 1
+                parallel.set_gradient_sync(model, micro == args.grad_accum - 1)
             with autocast:
                 _, loss = model(x, y)
             (loss / args.grad_accum).backward()
             step_loss += loss.detach()
-        grad_norm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(), GRAD_CLIP)
+        grad_norm = parallel.local(torch.nn.utils.clip_grad_norm_(raw_model.parameters(), GRAD_CLIP))
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
@@ -267,31 +359,43 @@ def main(argv=None) -> int:
             if master:
                 entry = {"step": step, "split": "train", "loss": train_loss, "lr": lr, "grad_norm": grad_norm.item(),
                          "tokens_per_s": tokens_per_s, "tokens": step * tokens_per_step}
-                line = f"step {step}/{args.steps} | loss {train_loss:.4f} | lr {lr:.3e} | grad norm {entry['grad_norm']:.3f} | {tokens_per_s:,.0f} tok/s"
+                status = f"loss {train_loss:.4f} | lr {lr:.3e} | grad norm {entry['grad_norm']:.3f} | {tokens_per_s:,.0f} tok/s"
                 if peak:
                     entry["mfu"] = flops_per_token * tokens_per_s / (peak * world)
-                    line += f" | mfu {entry['mfu']:.1%}"
-                print(line, flush=True)
-                record(entry)
+                    status += f" | mfu {entry['mfu']:.1%}"
+                if mixture:
+                    entry["mix"] = train_loader.proportions()  # realised so far: the target, to a row or two
+                progress.write(f"step {step}/{args.steps} | {status}")
+                progress.update(step, status)
+                metrics.write(entry)
             interval_start, interval_steps = time.perf_counter(), 0
+        elif master:
+            progress.update(step)
 
         paused = False  # evaluation and checkpoints are left out of tokens/s
         if step % args.eval_interval == 0 or step == args.steps:
             run_eval()
             paused = True
         if step % args.ckpt_interval == 0 or step == args.steps:
+            model_state, optimizer_state = parallel.full_state(raw_model, optimizer)  # every rank: a collective under FSDP
             if master:
                 meta = {"data": {"train": train_loader.state_dict()},  # val restarts at its beginning each evaluation
                         "model_config": dataclasses.asdict(cfg), "train_args": vars(args),
-                        "data_manifest_sha256": manifest_sha256}
-                path = save_checkpoint(ckpt_dir, step, raw_model.state_dict(), optimizer.state_dict(), meta, args.keep_last)
-                print(f"step {step}: saved {path}", flush=True)
+                        "tokenizer": manifest["tokenizer"], "data_manifest_sha256": data_digest, "mixture": mixture}
+                path = save_checkpoint(ckpt_dir, step, model_state, optimizer_state, meta, args.keep_last)
+                progress.write(f"step {step}: saved {path}")
+            del model_state, optimizer_state
             paused = True
         if paused:
             interval_start, interval_steps = time.perf_counter(), 0
 
     if master:
+        progress.close()
         metrics.close()
+        if mixture:
+            drawn = ", ".join(f"{n} {share:.2%}" for n, share in train_loader.proportions().items())
+            print(f"mixture over the run: {drawn} of {int(train_loader.drawn.sum()):,} rows (target "
+                  + ", ".join(f"{n} {w:.2%}" for n, w in mixture.items() if w > 0) + ")")
     if world > 1:
         dist.barrier()  # no rank leaves before rank 0 has written the last checkpoint
         dist.destroy_process_group()
