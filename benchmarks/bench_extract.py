@@ -1,0 +1,162 @@
+"""Main-text extraction quality and speed: trafilatura, resiliparse and thresher's methods, side by side.
+
+    python benchmarks/bench_extract.py [--split all|dev|heldout] [--methods trafilatura,resiliparse,cascade]
+
+Pages (../shared/data, see MANIFEST.md):
+- trafilatura-eval: 990 pages, each with snippets that must appear in the main text ("with") and
+  snippets that must not ("without"). Scores: share of must-snippets found, share of must-not
+  snippets avoided, both pooled over all snippets (micro), whitespace-normalised substring tests.
+- mozilla-readability-test-pages: 130 pages with Readability.js's expected article. Scores: token
+  precision / recall / F1 against the expected article's text. Tokens are lowercased `\\w+` runs;
+  overlap is the bag-of-words (multiset) intersection, as trafilatura's evaluation compares
+  extractions by content rather than order. Computed per page, then averaged over pages (macro);
+  an empty extraction scores 0 on all three.
+
+Each HTML page is decoded once, before any clock starts, with thresher's strict `decode_html`;
+pages it cannot decode (binary, undecodable) are left out for every extractor alike. The
+extractors then run page by page in turn (so a noisy neighbour on a shared machine slows them
+alike), and only the extraction call is timed, in CPU seconds of this process (`process_time`):
+one process is one core, so pages/s here is pages/s per core.
+
+Splits: `dev` is the even-index pages of each set (in evaldata.json order and page-name order),
+`heldout` the odd-index ones. The cascade's thresholds were tuned on `dev` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+import time
+from collections import Counter
+from pathlib import Path
+
+from lxml import html as lxml_html
+from thresher.filters.extract import ExtractionError, Extractor, decode_html
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+TRAFILATURA_EVAL = DATA / "trafilatura-eval"
+READABILITY = DATA / "mozilla-readability-test-pages" / "pages"
+
+WORD = re.compile(r"\w+")
+SPACE = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    return SPACE.sub(" ", text).strip()
+
+
+def tokens(text: str) -> Counter:
+    return Counter(WORD.findall(text.lower()))
+
+
+def take(items: list, split: str) -> list:
+    if split == "dev":
+        return items[0::2]
+    if split == "heldout":
+        return items[1::2]
+    return items
+
+
+def load_pages(split: str = "all") -> tuple[list[dict], list[dict], int]:
+    """(snippet pages, readability pages, pages left out because they do not decode)."""
+    undecodable = 0
+    snippet_pages = []
+    evaldata = json.loads((TRAFILATURA_EVAL / "evaldata.json").read_text())
+    for url, entry in take(list(evaldata.items()), split):
+        for folder in ("eval", "cache"):
+            path = TRAFILATURA_EVAL / folder / f"{entry['file']}.gz"
+            if path.exists():
+                break
+        else:
+            raise SystemExit(f"{entry['file']} is in neither eval/ nor cache/ (see shared/data/MANIFEST.md)")
+        try:
+            page_html = decode_html(gzip.decompress(path.read_bytes()))
+        except ExtractionError:
+            undecodable += 1
+            continue
+        snippet_pages.append({"url": url, "html": page_html, "with": entry["with"], "without": entry["without"]})
+    readability_pages = []
+    for folder in take(sorted(p for p in READABILITY.iterdir() if p.is_dir()), split):
+        try:
+            page_html = decode_html(gzip.decompress((folder / "source.html.gz").read_bytes()))
+        except ExtractionError:
+            undecodable += 1
+            continue
+        expected = lxml_html.fromstring(gzip.decompress((folder / "expected.html.gz").read_bytes())).text_content()
+        readability_pages.append({"url": None, "html": page_html, "expected": tokens(expected)})
+    return snippet_pages, readability_pages, undecodable
+
+
+def snippet_scores(texts: list[str], pages: list[dict]) -> tuple[float, float]:
+    found = wanted = avoided = unwanted = 0
+    for text, page in zip(texts, pages):
+        text = normalise(text)
+        for snippet in page["with"]:
+            found += normalise(snippet) in text
+        for snippet in page["without"]:
+            avoided += normalise(snippet) not in text
+        wanted += len(page["with"])
+        unwanted += len(page["without"])
+    return found / wanted, avoided / unwanted
+
+
+def token_scores(texts: list[str], pages: list[dict]) -> tuple[float, float, float]:
+    precision = recall = f1 = 0.0
+    for text, page in zip(texts, pages):
+        got, expected = tokens(text), page["expected"]
+        common = sum((got & expected).values())
+        if common:
+            p, r = common / sum(got.values()), common / sum(expected.values())
+            precision, recall, f1 = precision + p, recall + r, f1 + 2 * p * r / (p + r)
+    n = len(pages)
+    return precision / n, recall / n, f1 / n
+
+
+def run(methods: list[str], snippet_pages: list[dict], readability_pages: list[dict]) -> dict:
+    extractors = {m: Extractor(m) for m in methods}
+    pages = snippet_pages + readability_pages
+    outputs = {m: [] for m in methods}
+    seconds = dict.fromkeys(methods, 0.0)
+    for page in pages:
+        for method, extract in extractors.items():
+            start = time.process_time()
+            text = extract(page["html"], url=page["url"])
+            seconds[method] += time.process_time() - start
+            outputs[method].append(text)
+    results = {}
+    n = len(snippet_pages)
+    for method in methods:
+        found, avoided = snippet_scores(outputs[method][:n], snippet_pages)
+        precision, recall, f1 = token_scores(outputs[method][n:], readability_pages)
+        results[method] = {
+            "found": found, "avoided": avoided, "precision": precision, "recall": recall, "f1": f1,
+            "pages_per_s": len(pages) / seconds[method],
+        }
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--split", choices=("all", "dev", "heldout"), default="all")
+    parser.add_argument("--methods", default="trafilatura,resiliparse,cascade",
+                        help="comma-separated Extractor methods; the first is the speed reference")
+    args = parser.parse_args()
+    methods = args.methods.split(",")
+    snippet_pages, readability_pages, undecodable = load_pages(args.split)
+    print(f"split {args.split}: {len(snippet_pages)} trafilatura-eval pages, {len(readability_pages)} "
+          f"readability pages, {undecodable} left out (undecodable)")
+    results = run(methods, snippet_pages, readability_pages)
+    reference = results[methods[0]]["pages_per_s"]
+    print(f"\n| extractor | must found % | must-not avoided % | token P % | token R % | token F1 % "
+          f"| pages/s per core | speed vs {methods[0]} |")
+    print("|---|---|---|---|---|---|---|---|")
+    for method, r in results.items():
+        print(f"| {method} | {100 * r['found']:.1f} | {100 * r['avoided']:.1f} | {100 * r['precision']:.1f} "
+              f"| {100 * r['recall']:.1f} | {100 * r['f1']:.1f} | {r['pages_per_s']:.1f} "
+              f"| {r['pages_per_s'] / reference:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()
