@@ -1,6 +1,6 @@
 """Main-text extraction quality and speed: trafilatura, resiliparse and thresher's methods, side by side.
 
-    python benchmarks/bench_extract.py [--split all|dev|heldout] [--methods trafilatura,resiliparse,cascade]
+    python benchmarks/bench_extract.py [--split all|dev|heldout] [--methods trafilatura,resiliparse,cascade,cascade_region]
 
 Pages (../shared/data, see MANIFEST.md):
 - trafilatura-eval: 990 pages, each with snippets that must appear in the main text ("with") and
@@ -19,7 +19,7 @@ alike), and only the extraction call is timed, in CPU seconds of this process (`
 one process is one core, so pages/s here is pages/s per core.
 
 Splits: `dev` is the even-index pages of each set (in evaldata.json order and page-name order),
-`heldout` the odd-index ones. The cascade's thresholds were tuned on `dev` only.
+`heldout` the odd-index ones. The cascades' thresholds were tuned on `dev` only.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def run(methods: list[str], snippet_pages: list[dict], readability_pages: list[d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", choices=("all", "dev", "heldout"), default="all")
-    parser.add_argument("--methods", default="trafilatura,resiliparse,cascade",
+    parser.add_argument("--methods", default="trafilatura,resiliparse,cascade,cascade_region",
                         help="comma-separated Extractor methods; the first is the speed reference")
     args = parser.parse_args()
     methods = args.methods.split(",")
