@@ -49,6 +49,14 @@ def _counter(cache: dict, name: str, namespace: str = NAMESPACE):
     return counter
 
 
+def count_outcome(counters: dict, stage_names: list[str], outcome: Outcome, namespace: str = NAMESPACE) -> None:
+    """Live counters for Dataflow's UI: `<stage>.in` for every stage reached, then how it ended."""
+    for name in stage_names[: len(outcome.trace) - (outcome.status == "kept")]:
+        _counter(counters, f"{name}.in", namespace).inc()
+    if outcome.status != "kept":
+        _counter(counters, f"{outcome.stage}.{outcome.status}.{outcome.reason}", namespace).inc()
+
+
 class ReadRecords(beam.DoFn):
     """A matched file -> one raw record per input document (errors included)."""
 
@@ -81,13 +89,10 @@ class RunChain(beam.DoFn):
 
     def process(self, record):
         outcome = self.chain.process(record)
-        # Live counters for Dataflow's UI: <stage>.in for every stage reached, then the ending.
-        for name in self.chain.stage_names[: len(outcome.trace) - (outcome.status == "kept")]:
-            _counter(self.counters, f"{name}.in").inc()
+        count_outcome(self.counters, self.chain.stage_names, outcome)
         if outcome.status == "kept":
             yield outcome.doc, outcome.trace
         else:
-            _counter(self.counters, f"{outcome.stage}.{outcome.status}.{outcome.reason}").inc()
             yield beam.pvalue.TaggedOutput(outcome.status, outcome)
 
 

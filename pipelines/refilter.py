@@ -58,7 +58,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from thresher.filters.base import DocumentFilter
 from thresher.filters.chain import READ_STAGE, Outcome, text_size
-from thresher.pipelines.curate import FunnelCombineFn, _counter, _stats_json, report, run_pipeline, write_outputs
+from thresher.pipelines.curate import FunnelCombineFn, _counter, _stats_json, count_outcome, report, run_pipeline, write_outputs
 from thresher.recipe import STAGE_KINDS, Recipe, StageSpec, load_recipe, parse_recipe
 from thresher.schema import to_row
 from thresher.stats import summarize
@@ -133,15 +133,13 @@ class Redecide(beam.DoFn):
 
     def process(self, row):
         outcome, unchecked = self.redecider.process(row)
-        for name in self.redecider.stage_names[: len(outcome.trace) - (outcome.status == "kept")]:
-            _counter(self.counters, f"{name}.in", NAMESPACE).inc()
+        count_outcome(self.counters, self.redecider.stage_names, outcome, NAMESPACE)
         for name in unchecked:
             _counter(self.counters, f"{name}.{NO_SCORES_REASON}", NAMESPACE).inc()
             yield beam.pvalue.TaggedOutput("unchecked", name)
         if outcome.status == "kept":
             yield outcome
         else:
-            _counter(self.counters, f"{outcome.stage}.{outcome.status}.{outcome.reason}", NAMESPACE).inc()
             yield beam.pvalue.TaggedOutput(outcome.status, outcome)
 
 
