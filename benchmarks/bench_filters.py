@@ -1,6 +1,6 @@
 """Throughput of thresher's four heuristic filters against datatrove's, side by side in one process.
 
-    python benchmarks/bench_filters.py [--docs N]
+    python benchmarks/bench_filters.py [--docs N] [--repeats R]
 
 Documents: the trafilatura evaluation pages of ../shared/data (900-odd real pages, many languages),
 text extracted with resiliparse's main-content extractor. Filters, configured alike on both sides:
@@ -10,7 +10,10 @@ line, 5 sentences) and FineWeb quality, all with English word splitting as FineW
 Each implementation runs each filter twice over all documents: a first pass from empty tokenizer
 caches (thresher's chunk cache cleared; datatrove's spaCy tokenizer created anew, loaded before the
 clock starts) and a second, steady-state pass. One process is one core, so MB/s here (UTF-8 bytes
-of text per second) is MB/s per core. Needs spaCy for datatrove's tokenizer (`pip install spacy`).
+of text per second) is MB/s per core. With `--repeats R` each filter's two passes run R times (the
+caches emptied before each first pass) and the medians are printed, with the range of the ratio:
+on a shared machine one run can land on a busy moment. Needs spaCy for datatrove's tokenizer
+(`pip install spacy`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import gzip
 import time
 from pathlib import Path
+from statistics import median
 
 from datatrove.data import Document
 from datatrove.pipeline.filters import (
@@ -86,18 +90,28 @@ def run_thresher(f, texts: list[str]) -> tuple[float, list[bool]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--docs", type=int, default=None, help="use the first N pages only")
+    parser.add_argument("--repeats", type=int, default=1, help="run each filter R times, report medians")
     args = parser.parse_args()
     texts = load_documents(args.docs)
     mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6
-    print(f"{len(texts)} documents, {mb:.2f} MB of text; MB/s per core (one process)\n")
-    print(f"{'filter':<18} {'pass':<7} {'datatrove':>10} {'thresher':>10} {'ratio':>7}   decisions agree")
+    print(f"{len(texts)} documents, {mb:.2f} MB of text; MB/s per core (one process), median of {args.repeats}\n")
+    print(f"{'filter':<18} {'pass':<7} {'datatrove':>10} {'thresher':>10} {'ratio':>7} {'(range)':>13}"
+          "   decisions agree")
     for name, (reference, ours) in FILTERS.items():
-        reset_caches()
-        for label in ("first", "steady"):
-            t_ref, keep_ref = run_datatrove(reference, texts)
-            t_ours, keep_ours = run_thresher(ours, texts)
-            same = sum(a == b for a, b in zip(keep_ref, keep_ours))
-            print(f"{name:<18} {label:<7} {mb / t_ref:>10.2f} {mb / t_ours:>10.2f} {t_ref / t_ours:>6.1f}x"
+        runs: dict[str, list[tuple[float, float, int]]] = {"first": [], "steady": []}
+        for _ in range(args.repeats):
+            reset_caches()
+            for label in ("first", "steady"):
+                t_ref, keep_ref = run_datatrove(reference, texts)
+                t_ours, keep_ours = run_thresher(ours, texts)
+                runs[label].append((t_ref, t_ours, sum(a == b for a, b in zip(keep_ref, keep_ours))))
+        for label, results in runs.items():
+            t_ref = median(r[0] for r in results)
+            t_ours = median(r[1] for r in results)
+            ratios = [r[0] / r[1] for r in results]
+            same = min(r[2] for r in results)
+            spread = f"{min(ratios):.1f}-{max(ratios):.1f}x" if len(ratios) > 1 else ""
+            print(f"{name:<18} {label:<7} {mb / t_ref:>10.2f} {mb / t_ours:>10.2f} {median(ratios):>6.1f}x {spread:>13}"
                   f"   {same}/{len(texts)}")
 
 

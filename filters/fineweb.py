@@ -8,17 +8,18 @@ FineWeb ran (datatrove's examples/fineweb.py uses `FineWebQualityFilter()` as is
 - `list_ratio`: newlines per word, at most 0.3 (long lists of short items).
 
 All four signals are always scored (datatrove stops at the first failing rule); `decide` applies
-them in datatrove's order. Words come from `thresher.filters.text.split_words` with the document's
-language; only their number is used.
+them in datatrove's order. Words are counted (`thresher.filters.text.count_words`, the number of
+`split_words` tokens) with the document's language.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from itertools import repeat
 from typing import Mapping
 
 from thresher.filters.base import Decision, DocumentFilter
-from thresher.filters.text import TERMINAL_PUNCTUATION, split_words
+from thresher.filters.text import TERMINAL_PUNCTUATION, count_words
 
 
 class FineWebQualityFilter(DocumentFilter):
@@ -40,20 +41,23 @@ class FineWebQualityFilter(DocumentFilter):
 
     def score(self, doc: Mapping) -> dict[str, float]:
         text = doc["text"]
-        lines = [line for line in text.split("\n") if line.strip()]
+        lines = list(filter(str.strip, text.split("\n")))
         if not lines:
             return {"lines": 0.0, "line_punct_ratio": 0.0, "short_line_ratio": 0.0, "char_dup_ratio": 0.0,
                     "list_ratio": 0.0}
         n_lines = len(lines)
         counts = Counter(lines)
         # datatrove's find_duplicates: every occurrence of a line after its first counts its characters
-        dup_chars = sum(len(line) * (count - 1) for line, count in counts.items() if count > 1)
+        dup_chars = 0
+        if len(counts) < n_lines:
+            dup_chars = sum(len(line) * (count - 1) for line, count in counts.items() if count > 1)
         # a non-blank line holds a non-space character, so neither denominator below can be zero
-        n_words = len(split_words(text, doc.get("lang")))
+        n_words = count_words(text, doc.get("lang"))
         return {
             "lines": float(n_lines),
-            "line_punct_ratio": sum(line.endswith(TERMINAL_PUNCTUATION) for line in lines) / n_lines,
-            "short_line_ratio": sum(len(line) <= self.short_line_length for line in lines) / n_lines,
+            # (map over methods: the loops run in C)
+            "line_punct_ratio": sum(map(str.endswith, lines, repeat(TERMINAL_PUNCTUATION, n_lines))) / n_lines,
+            "short_line_ratio": sum(map(self.short_line_length.__ge__, map(len, lines))) / n_lines,
             "char_dup_ratio": dup_chars / (len(text) - text.count("\n")),
             "list_ratio": text.count("\n") / n_words,
         }

@@ -124,7 +124,14 @@ def _duplicates(items: list[str]) -> tuple[int, int]:
     """datatrove's find_duplicates: repeated elements (after their first occurrence) and their chars."""
     counts = Counter(items)
     repeated = len(items) - len(counts)
+    if not repeated:
+        return 0, 0
     return repeated, sum(len(item) * (count - 1) for item, count in counts.items() if count > 1)
+
+
+# n-gram keys are combined as key * vocabulary + word id while they stay below this; past it, they
+# are renumbered 0, 1, ... first (rarely: long n-grams of texts with a large vocabulary)
+_MAX_NGRAM_KEY = 2**62
 
 
 def _ngram_chars(words: list[str], top_ns: set[int], dup_ns: set[int]) -> tuple[dict[int, int], dict[int, int]]:
@@ -136,50 +143,76 @@ def _ngram_chars(words: list[str], top_ns: set[int], dup_ns: set[int]) -> tuple[
 
     n-grams are numbered with numpy instead of joined into strings, n = 1, 2, ...: an n-gram can only
     occur twice if the (n-1)-gram it starts with does, so only those positions are sorted, a shrinking
-    set (most 5-grams of a text occur once). One difference from datatrove: it compares the words of
-    n-grams, where datatrove compares their concatenation for repeats ("a bc" = "ab c" there).
+    set (most 5-grams of a text occur once), and once no n-gram repeats, no longer one does. One
+    difference from datatrove: it compares the words of n-grams, where datatrove compares their
+    concatenation for repeats ("a bc" = "ab c" there).
     """
+    top: dict[int, int] = dict.fromkeys(top_ns, 0)
+    dup: dict[int, int] = dict.fromkeys(dup_ns, 0)
     m = len(words)
-    index = dict(zip(dict.fromkeys(words), range(m)))  # ids in order of first occurrence
+    longest = min(max(top_ns | dup_ns, default=0), m)
+    if not longest:
+        return top, dup
+    index = dict(zip(dict.fromkeys(words), range(m)))
+    n_ids = len(index)
     ids = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=m)
     cum_chars = np.zeros(m + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, words), dtype=np.int64, count=m), out=cum_chars[1:])
-    top: dict[int, int] = dict.fromkeys(top_ns, 0)
-    dup: dict[int, int] = dict.fromkeys(dup_ns, 0)
-    # grams[p]: id of the n-gram at word p; counts[id]: its occurrences; first[id]: its first position
-    grams = ids
-    counts = np.bincount(ids) if m else ids
-    # ids are numbered in order of first occurrence: id k first occurs where the running max reaches k
-    first = np.flatnonzero(np.diff(np.maximum.accumulate(ids), prepend=-1)) if m else ids
-    for n in range(1, max(top_ns | dup_ns, default=0) + 1):
-        if n > m:
+    # pos: the positions whose (n-1)-gram occurs more than once, ascending; key: that (n-1)-gram,
+    # one integer below `bound`
+    pos = np.arange(m)
+    key = np.zeros(m, dtype=np.int64)
+    bound = first_n = 1
+    if longest > 1 and 1 not in top_ns and 1 not in dup_ns:
+        # the 1-grams are the words: which of them repeat is a count by id, no sort needed
+        pos = np.flatnonzero(np.bincount(ids)[ids] > 1)
+        key, bound, first_n = ids[pos], n_ids, 2
+    for n in range(first_n, longest + 1):
+        if len(pos) < 2:
             break
-        if n > 1:
-            size = m - n + 1
-            repeated = np.flatnonzero(counts[grams[:size]] > 1)  # positions whose (n-1)-gram repeats
-            key = grams[repeated] * len(index) + ids[repeated + n - 1]
-            _, first_in, inverse = np.unique(key, return_index=True, return_inverse=True)
-            n_groups = len(first_in)
-            # n-grams of the other positions occur once: ids of their own, after the repeated ones
-            grams = np.arange(n_groups, n_groups + size)
-            grams[repeated] = inverse
-            counts = np.concatenate([np.bincount(inverse, minlength=n_groups), np.ones(size, dtype=np.int64)])
-            first = np.concatenate([repeated[first_in], np.arange(size)])
+        if pos[-1] > m - n:  # no n-gram starts there
+            cut = int(np.searchsorted(pos, m - n, "right"))
+            pos, key = pos[:cut], key[:cut]
+        if bound * n_ids > _MAX_NGRAM_KEY:
+            renumbered, key = np.unique(key, return_inverse=True)
+            bound = len(renumbered)
+        key = key * n_ids + ids[pos + (n - 1)]
+        bound *= n_ids
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+        same = sorted_key[1:] == sorted_key[:-1]
+        if not same.any():
+            break
+        run_start = np.empty(len(key), dtype=bool)
+        run_start[0] = True
+        np.logical_not(same, out=run_start[1:])
+        starts = np.flatnonzero(run_start)
+        counts = np.empty(len(starts), dtype=np.int64)  # run lengths (np.diff's wrapper costs more here)
+        np.subtract(starts[1:], starts[:-1], out=counts[:-1])
+        counts[-1] = len(key) - starts[-1]
+        firsts = pos[order[starts]]  # the sort is stable: a run starts at its n-gram's first occurrence
         if n in top_ns:
-            best = counts.max()
-            pos = int(first[counts == best].min())
-            top[n] = int(best * (cum_chars[pos + n] - cum_chars[pos] + n - 1))
+            best = int(counts.max())
+            p = int(firsts[counts == best].min())
+            top[n] = best * int(cum_chars[p + n] - cum_chars[p] + n - 1)
         if n in dup_ns:
-            first_of = first[grams]
-            repeats = np.flatnonzero(first_of != np.arange(len(grams)))
-            if len(repeats):
-                dup[n] = _greedy_repeated_chars(
-                    grams[repeats].tolist(),
-                    repeats.tolist(),
-                    first_of[repeats].tolist(),
-                    (cum_chars[repeats + n] - cum_chars[repeats]).tolist(),
-                    n,
-                )
+            first_of = np.empty(len(key), dtype=np.int64)
+            first_of[order] = np.repeat(firsts, counts)
+            repeats = np.flatnonzero(first_of != pos)
+            at = pos[repeats]
+            chars = cum_chars[at + n] - cum_chars[at]
+            dup[n] = _greedy_repeated_chars(
+                key[repeats].tolist(), at.tolist(), first_of[repeats].tolist(), chars.tolist(), n
+            )
+        repeated = np.empty(len(key), dtype=bool)
+        repeated[order] = np.repeat(counts > 1, counts)
+        pos, key = pos[repeated], key[repeated]
+    else:
+        return top, dup
+    # from this n on every n-gram occurs once: the top one is the first (duplicates stay 0)
+    for k in top_ns:
+        if n <= k <= m:
+            top[k] = int(cum_chars[k] + k - 1)
     return top, dup
 
 
