@@ -9,30 +9,21 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from tokenizers import Tokenizer
 
+from conftest import DATA, write_curated
+
 from thresher.pipelines import shard
-from thresher.schema import DOCUMENT_SCHEMA, document_id
+from thresher.schema import document_id
 from thresher.tokenizer.train import train_tokenizer
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ADDRESSES = DATA / "nltk-us-presidential-addresses"
 EOS = "<|endoftext|>"
 SEQUENCE_LENGTH = 127  # rows of 128 tokens: thousands of rows from 3 MB, so shuffling shows
 ROWS_PER_SHARD = 1500
 VAL_FRACTION = 0.1  # ~12 of the 124 addresses
 SEED = 1234
-
-
-def write_curated(path: Path, ids: list[str], texts: list[str]) -> Path:
-    """A curated Parquet file (contract 1) with only id and text filled in."""
-    columns = {field.name: pa.nulls(len(ids), field.type) for field in DOCUMENT_SCHEMA}
-    columns["id"] = pa.array(ids, pa.string())
-    columns["text"] = pa.array(texts, pa.string())
-    pq.write_table(pa.table(columns, schema=DOCUMENT_SCHEMA), path)
-    return path
 
 
 def read_text(path: Path) -> str:

@@ -8,28 +8,18 @@ import random
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from tokenizers import Tokenizer
 
-from thresher.schema import DOCUMENT_SCHEMA, document_id
+from conftest import DATA, write_curated
+
+from thresher.schema import document_id
 from thresher.tokenizer import train as train_module
 from thresher.tokenizer.encode import DocumentEncoder, pack_sequences, token_dtype
 from thresher.tokenizer.train import sample_documents, train_tokenizer
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SHAKESPEARE = DATA / "tiny-shakespeare" / "input.txt"
 VOCAB_SIZE = 1000  # small enough to train in a fraction of a second on 1 MB
-
-
-def write_curated(path: Path, ids: list[str], texts: list[str]) -> Path:
-    """A curated Parquet file (contract 1) with only id and text filled in."""
-    columns = {field.name: pa.nulls(len(ids), field.type) for field in DOCUMENT_SCHEMA}
-    columns["id"] = pa.array(ids, pa.string())
-    columns["text"] = pa.array(texts, pa.string())
-    pq.write_table(pa.table(columns, schema=DOCUMENT_SCHEMA), path)
-    return path
 
 
 @pytest.fixture(scope="module")

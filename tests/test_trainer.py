@@ -23,6 +23,8 @@ import pyarrow as pa
 import pytest
 import torch
 
+from conftest import DATA
+
 from thresher.trainer import checkpoint as ckpt_mod
 from thresher.trainer import train as train_mod
 from thresher.trainer.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
@@ -32,7 +34,6 @@ from thresher.trainer.model import ModelConfig, Transformer
 
 torch.set_num_threads(2)
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SHAKESPEARE = DATA / "tiny-shakespeare" / "input.txt"
 REPO = Path(__file__).resolve().parents[1]
 EOS = 256
