@@ -65,12 +65,17 @@ class DocumentChain:
 
     def process(self, record: dict) -> Outcome:
         doc = new_document(record)
-        trace = [text_size(doc["text"])]
+        # The text changes only at extraction and in filters that rewrite it (C4, PII): measure it
+        # again only then, not at every stage.
+        sized, size = doc["text"], text_size(doc["text"])
+        trace = [size]
         if record.get("error"):
             return Outcome("errored", READ_STAGE, record["error"], doc, trace)
         payload = record.get("payload")
         for name, kind, stage in self.stages:
-            trace.append(text_size(doc["text"]))
+            if doc["text"] is not sized:
+                sized, size = doc["text"], text_size(doc["text"])
+            trace.append(size)
             try:
                 if kind == "extract":
                     if doc["text"] is None:  # WARC: HTML bytes; WET/JSONL/Parquet come with text
@@ -91,7 +96,7 @@ class DocumentChain:
                 return Outcome("dropped", name, decision.reason or "dropped", doc, trace)
             if decision.fields:
                 doc.update(decision.fields)
-        trace.append(text_size(doc["text"]))
+        trace.append(size if doc["text"] is sized else text_size(doc["text"]))
         doc["dedup_key"] = dedup_key(doc["text"])
         return Outcome("kept", None, None, doc, trace)
 

@@ -14,7 +14,6 @@ FileSystems path (gs://, s3://).
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import zlib
@@ -69,7 +68,7 @@ def _error(path: str, fmt: str, offset: int, reason: str, **fields) -> dict:
 def _stream_error_reason(exc: BaseException) -> str:
     if isinstance(exc, EOFError):
         return "truncated_gzip"
-    if isinstance(exc, (gzip.BadGzipFile, zlib.error)):
+    if isinstance(exc, zlib.error):
         return "corrupt_gzip"
     return "corrupt_record"
 
