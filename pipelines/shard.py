@@ -73,15 +73,15 @@ SPLIT_MODULUS = 10_000
 TOKENIZE_BATCH = 1024
 
 
+def split_bucket(doc_id: str) -> int:
+    """Contract 5: blake2b(id) mod 10,000; blake2b is the default 64-byte digest of the UTF-8 id,
+    read as a big-endian integer."""
+    return int.from_bytes(hashlib.blake2b(doc_id.encode("utf-8")).digest(), "big") % SPLIT_MODULUS
+
+
 def split_of(doc_id: str, val_fraction: float) -> str:
-    """Contract 5: `val` if blake2b(id) mod 10,000 < val_fraction * 10,000. blake2b is the
-    default 64-byte digest of the UTF-8 id, read as a big-endian integer."""
-    digest = hashlib.blake2b(doc_id.encode("utf-8")).digest()
-    return (
-        "val"
-        if int.from_bytes(digest, "big") % SPLIT_MODULUS < val_fraction * SPLIT_MODULUS
-        else "train"
-    )
+    """Contract 5: `val` if split_bucket(id) < val_fraction * 10,000."""
+    return "val" if split_bucket(doc_id) < val_fraction * SPLIT_MODULUS else "train"
 
 
 def packing_bucket(doc_id: str, packing_buckets: int) -> int:

@@ -6,7 +6,9 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from thresher.demo import pretrain_argv, run_demo
+from conftest import write_curated
+from thresher.demo import pretrain_argv, run_demo, val_fraction_for
+from thresher.pipelines.shard import split_of
 from thresher.stats import check_accounting
 from thresher.trainer import train
 
@@ -14,6 +16,17 @@ from thresher.trainer import train
 def _losses(model_dir, split):
     rows = [json.loads(line) for line in (model_dir / "metrics.jsonl").read_text().splitlines()]
     return {r["step"]: r["loss"] for r in rows if r["split"] == split and "source" not in r}
+
+
+@pytest.mark.parametrize("docs, val", [(3, 1), (33, 3), (200, 20)])
+def test_the_demo_val_fraction_always_selects_a_tenth_of_the_documents(tmp_path, docs, val):
+    # Ids hash the input's absolute path, so a fixed fraction may select no document at all.
+    for run in range(5):
+        ids = [f"{run}-{i}" for i in range(docs)]
+        (tmp_path / str(run)).mkdir()
+        write_curated(tmp_path / str(run) / "part.parquet", ids, ["text"] * docs)
+        fraction = val_fraction_for(tmp_path / str(run), 0.1)
+        assert sum(split_of(i, fraction) == "val" for i in ids) == val
 
 
 @pytest.fixture(scope="module")

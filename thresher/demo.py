@@ -21,9 +21,22 @@ from pathlib import Path
 # 6.3 -> 3.9 in 300 steps) rather than memorise, which it does with a 2,048-token vocabulary.
 DEMO_VOCAB_SIZE = 512
 DEMO_SEQUENCE_LENGTH = 128
-DEMO_VAL_FRACTION = 0.1   # a tenth of the documents, so the tiny corpus still has a validation split
+DEMO_VAL_SHARE = 0.1   # a tenth of the documents, so the tiny corpus still has a validation split
 DEMO_STEPS = 300
 LOCAL_WORKERS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+
+
+def val_fraction_for(curated_dir: Path, share: float) -> float:
+    """The smallest `val_fraction` that puts `share` of the curated documents (at least one) in
+    the val split. Document ids hash the input file's absolute path, so with a fixed 0.1 the
+    demo's 33 documents would give no validation split at all in ~3% of output directories."""
+    import pyarrow.parquet as pq
+
+    from thresher.pipelines.shard import SPLIT_MODULUS, split_bucket
+
+    buckets = sorted(split_bucket(i) for i in pq.read_table(curated_dir, columns=["id"]).column("id").to_pylist())
+    wanted = max(1, round(share * len(buckets)))
+    return (buckets[wanted - 1] + 1) / SPLIT_MODULUS
 
 
 def _step(title: str) -> float:
@@ -90,8 +103,8 @@ def run_demo(out: Path, steps: int = DEMO_STEPS, workers: list[str] | None = Non
 
     t = _step("4/5 shard (Beam, Arrow IPC)")
     shard_dir = out / "shards"
-    manifest = shard.run(curated, str(tok_dir), str(shard_dir), workers,
-                         sequence_length=DEMO_SEQUENCE_LENGTH, val_fraction=DEMO_VAL_FRACTION, source="demo")
+    manifest = shard.run(curated, str(tok_dir), str(shard_dir), workers, sequence_length=DEMO_SEQUENCE_LENGTH,
+                         val_fraction=val_fraction_for(run_dir / "curated", DEMO_VAL_SHARE), source="demo")
     print(f"  ({time.time() - t:.1f}s)")
 
     t = _step(f"5/5 pretrain (tiny model, CPU, {steps} steps)")
