@@ -1,21 +1,17 @@
 """HTML bytes -> main text. Decoding and extraction, each failure with a reason.
 
-Four extractors, selectable in the recipe:
+Three extractors, selectable in the recipe:
+- `cascade` (the default): resiliparse's main content, read with its headings and links, then
+  rules on its lines and blocks (boilerplate line rules, boilerplate blocks skipped inside
+  resiliparse's DOM walk, the text cut to its densest run of prose lines: boilerpipe's idea, on
+  lines); pages the rules cannot decide (resiliparse fails, or the rules would drop much of its
+  text) go to trafilatura (~3-4% of pages). On the extraction benchmark it scores within one point
+  of trafilatura on every score, with better recall and F1, at ~6x its speed (BENCHMARKS.md).
 - `trafilatura`: what FineWeb ran (datatrove's `Trafilatura(favour_precision=True)`), the quality
   reference. We call it with `deduplicate=False`: trafilatura's dedup cache lives per process, so
   with it the output would depend on which worker saw which page first.
-- `resiliparse`: `extract_plain_text(main_content=True)`, an order of magnitude faster.
-- `cascade`: resiliparse's main content without comment sections, then boilerplate line rules;
-  pages where the rules had to drop much (resiliparse likely took a sidebar or a teaser list
-  along) or left nothing go to trafilatura. About 6x trafilatura's speed with better recall,
-  but it lets through more boilerplate (7 points fewer must-not snippets avoided, 2 points lower
-  token precision on held-out pages; BENCHMARKS.md), so FineWeb's recipe stays on trafilatura.
-- `cascade_region`: the cascade, plus blocks whose class/id names boilerplate (footer, share,
-  related, newsletter, ...) skipped while resiliparse walks the DOM, and the text cut to its
-  densest run of prose lines (boilerpipe's idea, on lines); pages where that cut removes much go
-  to trafilatura. Within 1.2 points of trafilatura on every score on held-out pages (better
-  recall and F1), but trafilatura runs on ~18% of pages, so it is only ~3x trafilatura's speed
-  (BENCHMARKS.md).
+- `resiliparse`: `extract_plain_text(main_content=True)`, ~11x trafilatura's speed, but it keeps
+  ~20 points more boilerplate.
 
 No timeout per page (datatrove kills trafilatura after 1 s, which makes its output vary between
 runs); pathological pages are bounded by the record size limit instead.
@@ -27,6 +23,7 @@ import codecs
 import html as html_entities
 import logging
 import re
+from typing import NamedTuple
 
 from resiliparse.parse.encoding import detect_encoding
 
@@ -40,51 +37,81 @@ SNIFF_BYTES = 1445
 
 
 # Cascade thresholds, tuned on the even-index pages of ../shared/data's two evaluation sets only
-# (benchmarks/bench_extract.py --split dev), reported on the odd-index ones.
+# (benchmarks/bench_extract.py --split dev), reported on the odd-index ones (BENCHMARKS.md).
+#
+# Blocks resiliparse skips during its one DOM walk (CSS selectors run inside its C code; a Python
+# walk over HTMLTree costs ~20 ms per page, more than trafilatura itself). Class/id substrings:
+# trafilatura's xpaths.py discard tokens that moved the dev scores ("header", "teaser", "sidebar",
+# "menu", "widget", "bar" cost 1-2 points of must-snippets found each and are left out).
+_BOILERPLATE_NAMES = ("newsletter", "author", "footer", "cookie", "share", "social", "related", "breadcrumb",
+                      "consent", "subscribe")
+# ... never on the article's own container: WordPress writes the post's tag and category slugs
+# into the <article>'s class ("category-socialmedia", "tag-author-interview"), which a substring
+# test would match, skipping the whole article (dev: +0.5 points found).
+_CONTAINER = ":not(html):not(body):not(article):not(main):not([role=main])"
+_SKIP_SELECTORS = [f'[{attr}*="{name}" i]{_CONTAINER}' for attr in ("class", "id") for name in _BOILERPLATE_NAMES] + [
+    "nav", "aside", "footer", "form", "[role=navigation]", "[role=complementary]",
+    # Figures and caption blocks: trafilatura drops them too (settings.py MANUALLY_CLEANED,
+    # xpaths.py DISCARD_IMAGE_ELEMENTS); dev: +0.4 points avoided. Block skipping in all: +2.9.
+    "figure", "figcaption", '[class*="caption" i]', '[id*="caption" i]',
+    # Ruby annotations (furigana over Japanese kanji) are readings, not text: left in, they split
+    # every annotated word (trafilatura drops them too).
+    "rt", "rp",
+]
 # A line whose link text is more than half its text is navigation or a teaser (trafilatura's
 # link-density test uses the same bound for short paragraphs).
 MAX_LINK_SHARE = 0.5
-# Non-heading lines under 3 words that do not end like a sentence are menu items, labels, dates.
-# 3 kept must-snippet recall at trafilatura's level; 5 and 8 trade 2-5 points of it for 3 of
-# boilerplate avoided.
+# Non-heading lines under 3 words that do not end like a sentence are menu items, labels, dates
+# (dev, 2 / 3 / 4 / 5 words: 91.5 / 91.3 / 90.6 / 90.4 must-snippets found, 92.5 / 92.8 / 92.7 /
+# 92.8 must-not avoided).
 MIN_LINE_WORDS = 3
 # Copyright notices are boilerplate unless the line is long enough to be prose that mentions it.
 MAX_COPYRIGHT_LINE_WORDS = 30
+# Calls to action and consent notices (newsletter, subscribe, cookies, privacy, share, log in; in
+# English, German, French, Spanish, the eval pages' main languages) are boilerplate in lines under
+# 15 words (dev, no rule / 10 / 15 / 20 words: 92.2 / 92.4 / 92.8 / 92.8 avoided, 91.3 found).
+MAX_CALL_TO_ACTION_WORDS = 15
 # A "related articles" / comments heading in the second half of the text ends the article.
 TAIL_START = 0.5
-# Fall back to trafilatura when the rules dropped more than this share of resiliparse's text:
-# the dev pages' 95th percentile, so ~5% of pages pay for trafilatura (5x trafilatura's speed
-# overall); at 10-30% fallback the scores barely move (+0.5-2.5 points boilerplate avoided).
-MAX_DROPPED_SHARE = 0.15
-
-# cascade_region, tuned the same way. Class/id substrings of blocks to skip (trafilatura's
-# xpaths.py discard tokens that moved the dev scores; "header", "teaser", "sidebar", "menu",
-# "widget", "bar" cost 1-2 points of must-snippets found each and are left out). CSS selectors run
-# inside resiliparse's C walk: a Python walk over HTMLTree's `.children` costs ~20 ms per page.
-_BOILERPLATE_NAMES = ("newsletter", "author", "footer", "cookie", "share", "social", "related", "breadcrumb",
-                      "consent", "subscribe")
-_SKIP_SELECTORS = [f'[{attr}*="{name}" i]:not(body):not(html)' for attr in ("class", "id") for name in _BOILERPLATE_NAMES] + [
-    "nav", "aside", "footer", "form", "[role=navigation]", "[role=complementary]"]
-# A prose line has 12+ words, or 5+ ending like a sentence; the densest region maximises
-# (prose chars - 4 x other chars) over contiguous lines (penalties 1/2/8 and 8/20 words: found vs
-# avoided moved together along the same ~180-point sum).
+# Fall back to trafilatura when the line rules dropped more than this share of resiliparse's text:
+# resiliparse took a sidebar or link farm along, or the page is one (dev, 0.25 / 0.4 / 0.6: 3.9 /
+# 2.9 / 2.7% of pages to trafilatura, 91.3 / 91.3 / 91.1 found, 92.8 avoided).
+MAX_DROPPED_SHARE = 0.4
+# The densest prose region: a prose line has 12+ words, or 5+ ending like a sentence; the region
+# maximises (prose chars - 4 x other chars) over contiguous lines (dev, penalty 2 / 4 / 8: 91.6 /
+# 91.3 / 91.3 found, 92.3 / 92.8 / 93.1 avoided; held-out 8 costs 0.5 found, so 4 stays) ...
 PROSE_WORDS = 12
 SHORT_PROSE_WORDS = 5
 NON_PROSE_PENALTY = 4.0
-# Fall back to trafilatura when the region leaves out more than this share of the text: a cut that
-# large is as often the article split by a figure or list as boilerplate (0.3 / 0.5: 0.6 / 2 points
-# fewer must-snippets found, 3 / 7 points fewer pages on trafilatura).
-MAX_REGION_CUT = 0.2
+# ... joined with every further prose run before it, and with each one after it that scores at
+# least this share of the region so far: tails hold teaser and comment prose, heads rarely do
+# (dev, 0.08 / 0.15 / 0.25 / 0.4: 91.4 / 91.3 / 91.1 / 90.8 found, 92.6 / 92.8 / 93.0 / 93.0
+# avoided, token recall 87.9 / 87.9 / 87.2 / 87.2) ...
+MIN_TAIL_RUN_SHARE = 0.15
+# ... when the lines between them are at most this multiple of the two runs' prose score (dev:
+# 1 / 2 / 4 score the same within 0.3 points).
+MAX_GAP_RATIO = 2.0
+# A region that would leave out more than this share of the text is not trusted: an article split
+# by a list, table, recipe or code block looks the same (dev, 0.3 / 0.4 / 0.5 / 1.0: 91.5 / 91.3
+# / 91.3 / 90.8 found, 92.7 / 92.8 / 92.8 / 93.1 avoided). The page then keeps all its lines:
+# sending it to trafilatura instead scores +0.3 found and +0.2 avoided on dev, but 5.2% of pages,
+# not 2.9%, then pay for trafilatura (~4x its speed overall instead of ~6x).
+MAX_REGION_CUT = 0.4
 
-_PROSE_END = re.compile(r'[.!?…:;"”»“)\]]\s*$')
-_SENTENCE_END = re.compile(r'[.!?…"”»“)\]]\s*$')
+# Sentence ends, with the CJK (。！？), Devanagari (।) and Arabic (؟ ۔) ones.
+_SENTENCE_END = frozenset('.!?…"”»“)]。！？।؟۔')
+_PROSE_END = _SENTENCE_END | frozenset(":;：；")
 _WORD = re.compile(r"\w+")
 _TAG = re.compile(r"<[^>]*>")
 _LINK = re.compile(r"<a\b[^>]*>(.*?)</a>", re.DOTALL)
 _HEADING = re.compile(r"\s*<h[1-6]>")
 _COPYRIGHT = re.compile(r"©|\(c\)|copyright|all rights reserved", re.IGNORECASE)
-# Headings that open what follows an article (English, German, Spanish, French: the eval pages'
-# main languages).
+_CALL_TO_ACTION = re.compile(
+    r"newsletter|abonn|subscri|suscr|cookie|datenschutz|privacy|privatsph|teilen\b|share this|registriert"
+    r"|eingeloggt|log(ged)? in|sign up|anmelden|melde dich",
+    re.IGNORECASE,
+)
+# Headings that open what follows an article (English, German, Spanish, French).
 _TAIL_HEADING = re.compile(
     r"^(you (may|might) also like|related( (posts|articles|stories))?|more (from|stories|on this)|read more"
     r"|recommended|weitere (artikel|beiträge|nachrichten|themen)|das könnte (sie|dich) auch interessieren"
@@ -95,6 +122,12 @@ _TAIL_HEADING = re.compile(
 )
 # A tail heading is a heading, not a sentence that starts with the same words.
 _TAIL_HEADING_MAX_CHARS = 60
+
+
+class _Line(NamedTuple):
+    heading: bool
+    text: str
+    prose: bool
 
 
 class ExtractionError(Exception):
@@ -140,11 +173,11 @@ def decode_html(payload: bytes, declared_charset: str | None = None) -> str:
 
 
 class Extractor:
-    """`Extractor("trafilatura" | "resiliparse" | "cascade" | "cascade_region")(html) -> text` (empty when nothing found)."""
+    """`Extractor("cascade" | "trafilatura" | "resiliparse")(html) -> text` (empty when nothing found)."""
 
-    METHODS = ("trafilatura", "resiliparse", "cascade", "cascade_region")
+    METHODS = ("cascade", "trafilatura", "resiliparse")
 
-    def __init__(self, method: str = "trafilatura", favor_precision: bool = True, include_tables: bool = True):
+    def __init__(self, method: str = "cascade", favor_precision: bool = True, include_tables: bool = True):
         if method not in self.METHODS:
             raise ValueError(f"unknown extractor {method!r}; choose one of {self.METHODS}")
         self.method = method
@@ -161,11 +194,7 @@ class Extractor:
 
             return extract_plain_text(html, main_content=True, alt_texts=False, list_bullets=False).strip()
         if self.method == "cascade":
-            text = self._resiliparse_with_line_rules(html)
-            if text is not None:
-                return text
-        if self.method == "cascade_region":
-            text = self._resiliparse_with_line_rules(html, skip_boilerplate_blocks=True, densest_region=True)
+            text = self.cascade_text(html)
             if text is not None:
                 return text
         return self._trafilatura(html, url)
@@ -184,9 +213,8 @@ class Extractor:
         return (text or "").strip()
 
     @staticmethod
-    def _resiliparse_with_line_rules(html: str, skip_boilerplate_blocks: bool = False,
-                                     densest_region: bool = False) -> str | None:
-        """Resiliparse's main content, filtered line by line; None when trafilatura should decide."""
+    def cascade_text(html: str) -> str | None:
+        """The cascade's own text, or None when the page should go to trafilatura."""
         from resiliparse.extract.html2text import extract_plain_text
         from resiliparse.parse.html import HTMLParserException
 
@@ -196,71 +224,99 @@ class Extractor:
             # leaves out comment sections and bylines.
             marked = extract_plain_text(
                 html, preserve_formatting="minimal_html", main_content=True, links=True, alt_texts=False,
-                list_bullets=False, comments=False, post_meta=False,
-                skip_elements=_SKIP_SELECTORS if skip_boilerplate_blocks else None,
+                list_bullets=False, comments=False, post_meta=False, skip_elements=_SKIP_SELECTORS,
             )
         except HTMLParserException:  # malformed input resiliparse gives up on: trafilatura may cope
             return None
-        kept: list[tuple[bool, str]] = []  # (is heading, text)
-        total = dropped = 0
-        for line in marked.split("\n"):
-            text = html_entities.unescape(_TAG.sub("", line)).strip()
-            if not text:
-                continue
-            total += len(text)
-            if Extractor._is_boilerplate_line(line, text):
-                dropped += len(text)
-            else:
-                kept.append((bool(_HEADING.match(line)), text))
-        if not total or dropped > MAX_DROPPED_SHARE * total:
+        lines = Extractor._kept_lines(marked)
+        if not lines:
             return None
-        # A heading stays only if body text follows it: headings over dropped link lists are
-        # "More from ...", "Weitere Informationen:".
-        kept = [(heading, t) for i, (heading, t) in enumerate(kept)
-                if not heading or (i + 1 < len(kept) and not kept[i + 1][0])]
-        for i in range(int(TAIL_START * len(kept)), len(kept)):
-            if len(kept[i][1]) < _TAIL_HEADING_MAX_CHARS and _TAIL_HEADING.match(kept[i][1]):
-                kept = kept[:i]
-                break
-        if densest_region and kept:
-            start, end = Extractor._densest_prose_region(kept)
-            total = sum(len(t) for _, t in kept)
-            if total - sum(len(t) for _, t in kept[start:end]) > MAX_REGION_CUT * total:
-                return None
-            kept = kept[start:end]
-        if not kept:
-            return None
-        return "\n".join(t for _, t in kept)
+        start, end = Extractor._densest_prose_region(lines)
+        total = sum(len(line.text) for line in lines)
+        if total - sum(len(line.text) for line in lines[start:end]) <= MAX_REGION_CUT * total:
+            lines = lines[start:end]
+        return "\n".join(line.text for line in lines)
 
     @staticmethod
-    def _densest_prose_region(kept: list[tuple[bool, str]]) -> tuple[int, int]:
-        """[start, end) of the contiguous lines with the largest prose-minus-rest score (Kadane),
-        widened upwards over the headings just above it (title, first section heading)."""
-        best, run, run_start, start, end = 0.0, 0.0, 0, 0, len(kept)
-        for i, (heading, text) in enumerate(kept):
-            if run <= 0:
-                run, run_start = 0.0, i
+    def _kept_lines(marked: str) -> list[_Line] | None:
+        """Resiliparse's lines without boilerplate ones; None when the rules had to drop too much."""
+        lines: list[tuple[bool, str, bool]] = []  # (heading, text, boilerplate)
+        total = dropped = 0
+        for raw in marked.split("\n"):
+            text = _TAG.sub("", raw) if "<" in raw else raw
+            if "&" in text:
+                text = html_entities.unescape(text)
+            text = text.strip()
+            if not text:
+                continue
+            heading = _HEADING.match(raw) is not None
+            boilerplate = Extractor._is_boilerplate_line(raw, text, heading)
+            total += len(text)
+            if boilerplate:
+                dropped += len(text)
+            lines.append((heading, text, boilerplate))
+        if not total or dropped > MAX_DROPPED_SHARE * total:
+            return None
+        kept: list[_Line] = []
+        for i, (heading, text, boilerplate) in enumerate(lines):
+            # A heading right above dropped lines labels a link box ("Unsere Partner", "Neueste
+            # Artikel"): dev +0.4 points avoided, -0.2 found.
+            if boilerplate or (heading and i + 1 < len(lines) and lines[i + 1][2]):
+                continue
             words = len(_WORD.findall(text))
-            if heading:
-                score = 0.0
-            elif words >= PROSE_WORDS or (words >= SHORT_PROSE_WORDS and _PROSE_END.search(text)):
-                score = len(text)
-            else:
-                score = -NON_PROSE_PENALTY * len(text)
-            run += score
-            if run > best:
-                best, start, end = run, run_start, i + 1
-        if best <= 0:  # no prose line at all: keep everything, as the cascade does
-            return 0, len(kept)
-        while start > 0 and kept[start - 1][0]:
+            prose = not heading and (words >= PROSE_WORDS or (words >= SHORT_PROSE_WORDS and text[-1] in _PROSE_END))
+            kept.append(_Line(heading, text, prose))
+        # A heading stays only if body text follows it.
+        kept = [line for i, line in enumerate(kept) if not line.heading or (i + 1 < len(kept) and not kept[i + 1].heading)]
+        for i in range(int(TAIL_START * len(kept)), len(kept)):
+            if len(kept[i].text) < _TAIL_HEADING_MAX_CHARS and _TAIL_HEADING.match(kept[i].text):
+                return kept[:i]
+        return kept
+
+    @staticmethod
+    def _is_boilerplate_line(raw: str, text: str, heading: bool) -> bool:
+        if "<a" in raw and sum(len(_TAG.sub("", a)) for a in _LINK.findall(raw)) > MAX_LINK_SHARE * len(text):
+            return True
+        words = len(_WORD.findall(text))
+        if words < MIN_LINE_WORDS and text[-1] not in _SENTENCE_END and not heading:
+            return True
+        if words < MAX_CALL_TO_ACTION_WORDS and _CALL_TO_ACTION.search(text):
+            return True
+        return words < MAX_COPYRIGHT_LINE_WORDS and bool(_COPYRIGHT.search(text))
+
+    @staticmethod
+    def _densest_prose_region(lines: list[_Line]) -> tuple[int, int]:
+        """[start, end) of the contiguous lines with the largest prose-minus-rest score (Kadane),
+        joined with the prose runs around it (all before it, the larger ones after it) across
+        gaps not much longer than the runs, then widened upwards over the headings just above it
+        (title, first section heading). Everything when there is no prose line."""
+        scores = [0.0 if line.heading else len(line.text) if line.prose else -NON_PROSE_PENALTY * len(line.text)
+                  for line in lines]
+        best, start, end = _best_run(scores, 0, len(lines))
+        if best <= 0:
+            return 0, len(lines)
+        joined = True
+        while joined:
+            joined = False
+            after, after_start, after_end = _best_run(scores, end, len(lines))
+            if after > 0 and after >= MIN_TAIL_RUN_SHARE * best and (
+                    sum(len(line.text) for line in lines[end:after_start]) <= MAX_GAP_RATIO * (best + after)):
+                best, end, joined = best + after, after_end, True
+            before, before_start, before_end = _best_run(scores, 0, start)
+            if before > 0 and sum(len(line.text) for line in lines[before_end:start]) <= MAX_GAP_RATIO * (best + before):
+                best, start, joined = best + before, before_start, True
+        while start > 0 and lines[start - 1].heading:
             start -= 1
         return start, end
 
-    @staticmethod
-    def _is_boilerplate_line(line: str, text: str) -> bool:
-        if "<a" in line and sum(len(_TAG.sub("", a)) for a in _LINK.findall(line)) > MAX_LINK_SHARE * len(text):
-            return True
-        words = len(_WORD.findall(text))
-        if words < MIN_LINE_WORDS and not _SENTENCE_END.search(text) and not _HEADING.match(line):
-            return True
-        return words < MAX_COPYRIGHT_LINE_WORDS and bool(_COPYRIGHT.search(text))
+
+def _best_run(scores: list[float], lo: int, hi: int) -> tuple[float, int, int]:
+    """(sum, start, end) of the contiguous scores[lo:hi] with the largest sum (Kadane)."""
+    best, run, run_start, start, end = 0.0, 0.0, lo, lo, lo
+    for i in range(lo, hi):
+        if run <= 0:
+            run, run_start = 0.0, i
+        run += scores[i]
+        if run > best:
+            best, start, end = run, run_start, i + 1
+    return best, start, end

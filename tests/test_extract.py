@@ -1,18 +1,19 @@
-"""The `cascade` and `cascade_region` extractors: main text of real pages, no exception on broken HTML, recipe wiring."""
+"""The `cascade` extractor: main text of real pages, each of its rules, no exception on broken HTML, recipe wiring."""
 
 import gzip
 import json
 
 import pytest
 from conftest import need_data
-from thresher.filters.extract import Extractor, decode_html
+from thresher.filters.extract import Extractor, _Line, decode_html
 
 from thresher.recipe import parse_recipe
 
-# trafilatura-eval pages that resiliparse alone gets wrong (a must-not snippet in its output:
-# a booking hotline, a sidebar "Lexikon", a comment form) and that the cascade's line rules
-# handle without falling back to trafilatura.
-PAGES = ["travanto.de.ferienhaus-feinen.html", "nalas-loewenseiten.info.m.html", "nextkabinett.wordpress.com.garden.html"]
+# trafilatura-eval pages where resiliparse alone keeps a must-not snippet (a booking hotline, a
+# sidebar "Lexikon", a comment form, a byline, a "Themen:" tag line, a comment prompt) and the
+# cascade's own rules drop it, without falling back to trafilatura.
+PAGES = ["travanto.de.ferienhaus-feinen.html", "nalas-loewenseiten.info.m.html", "nextkabinett.wordpress.com.garden.html",
+         "dbjr.de.bundespraesident.html", "piratenpartei.at.grundeinkommen.html", "ejwue.de.lieferketten.html"]
 
 
 def normalise(text: str) -> str:
@@ -33,36 +34,72 @@ def test_cascade_keeps_main_text_and_drops_boilerplate_resiliparse_keeps(file):
     assert not any(normalise(s) in text for s in entry["without"])
     plain = normalise(Extractor("resiliparse")(html))
     assert any(normalise(s) in plain for s in entry["without"])
-    # The rules decided, not the trafilatura fallback.
-    assert Extractor._resiliparse_with_line_rules(html) is not None
+    # The cascade decided, not the trafilatura fallback.
+    assert Extractor.cascade_text(html) is not None
 
 
-# trafilatura-eval pages (dev split) where the cascade keeps a must-not snippet (a byline, a
-# "Themen:" tag line, a comment prompt) and cascade_region's block skipping and densest prose
-# region drop it without falling back to trafilatura.
-REGION_PAGES = ["dbjr.de.bundespraesident.html", "piratenpartei.at.grundeinkommen.html", "ejwue.de.lieferketten.html"]
+PROSE = ("The committee met on Tuesday to discuss the budget for the coming year, and its members "
+         "agreed on most of the items after a long debate. ")
 
 
-@pytest.mark.parametrize("file", REGION_PAGES)
-def test_cascade_region_keeps_main_text_and_drops_boilerplate_cascade_keeps(file):
-    html, entry = eval_page(file)
-    text = normalise(Extractor("cascade_region")(html))
-    assert all(normalise(s) in text for s in entry["with"])
-    assert not any(normalise(s) in text for s in entry["without"])
-    cascade = normalise(Extractor("cascade")(html))
-    assert any(normalise(s) in cascade for s in entry["without"])
-    # The region decided, not the trafilatura fallback.
-    assert Extractor._resiliparse_with_line_rules(html, skip_boilerplate_blocks=True, densest_region=True) is not None
+def page(body: str) -> str:
+    return f"<html><head><title>t</title></head><body><nav><a href='/'>Home</a> <a href='/a'>About</a></nav>{body}</body></html>"
+
+
+def test_wordpress_article_classes_do_not_skip_the_article():
+    # WordPress writes tag and category slugs into the <article>'s class; "social" and "share"
+    # there must not skip the article, while a real share box inside it is skipped.
+    html = page('<article class="post hentry category-social-media tag-share"><h1>Budget talks</h1>'
+                + f"<p>{PROSE}</p>" * 3
+                + '<div class="share-buttons"><p>Tell your friends about this story on every network you use.</p></div></article>')
+    text = Extractor.cascade_text(html)
+    assert text is not None and text.count("The committee met") == 3
+    assert "Tell your friends" not in text
+
+
+def test_figure_captions_are_left_out():
+    html = page(f"<article><p>{PROSE}</p><figure><img src='a.jpg'><figcaption>The committee room on Tuesday "
+                f"morning, before the members arrived for the debate.</figcaption></figure><p>{PROSE}</p></article>")
+    text = Extractor.cascade_text(html)
+    assert text is not None and text.count("The committee met") == 2
+    assert "committee room" not in text
+
+
+def test_heading_over_a_dropped_link_box_goes_with_it_and_calls_to_action_are_dropped():
+    links = "".join(f"<div><a href='/p{i}'>Partner organisation number {i}</a></div>" for i in range(4))
+    html = page(f"<article><h1>Budget talks</h1><p>{PROSE}</p><p>{PROSE}</p><h2>Our partners</h2>{links}"
+                f"<p>{PROSE}</p><p>Subscribe to our newsletter!</p></article>")
+    text = Extractor.cascade_text(html)
+    assert text is not None and text.count("The committee met") == 3
+    assert "Budget talks" in text  # a heading with body text under it stays
+    assert "Our partners" not in text and "Partner organisation" not in text
+    assert "newsletter" not in text
+    # A long sentence that mentions a newsletter is prose, not a call to action.
+    long_line = "The newsletter that the committee published on Friday listed every item of the budget in detail."
+    html = page(f"<article><p>{PROSE}</p><p>{long_line}</p><p>{PROSE}</p></article>")
+    assert long_line in Extractor.cascade_text(html)
+
+
+@pytest.mark.parametrize("items, cut", [(3, True), (30, False)])
+def test_a_region_cut_that_removes_much_of_the_text_is_not_trusted(items, cut):
+    # Short non-prose lines after the prose (a recipe's ingredients): a small block is cut as
+    # boilerplate; a block large enough to be much of the page is kept, since it may be the content.
+    ingredients = "".join(f"<p>{i} grams wheat flour</p>" for i in range(100, 100 + items))
+    html = page(f"<article><p>{PROSE}</p><p>{PROSE}</p>{ingredients}</article>")
+    text = Extractor.cascade_text(html)
+    assert text is not None and text.count("The committee met") == 2
+    assert ("grams wheat flour" not in text) == cut
 
 
 def test_densest_prose_region_drops_short_lines_around_the_article_and_keeps_its_title():
     prose = "This sentence is long enough to count as prose in the region, with twelve words or more."
-    kept = [(False, "Home"), (False, "Login"), (True, "Title"), (False, prose), (False, "Image: credit"),
-            (False, prose), (False, "Share"), (False, "Tags: a b")]
-    assert Extractor._densest_prose_region(kept) == (2, 6)
+    lines = [_Line(False, "Home", False), _Line(False, "Login", False), _Line(True, "Title", False),
+             _Line(False, prose, True), _Line(False, "Image: credit", False), _Line(False, prose, True),
+             _Line(False, "Share", False), _Line(False, "Tags: a b", False)]
+    assert Extractor._densest_prose_region(lines) == (2, 6)
 
 
-@pytest.mark.parametrize("method", ["cascade", "cascade_region"])
+@pytest.mark.parametrize("method", Extractor.METHODS)
 @pytest.mark.parametrize("html", [
     "",
     "\x00\x01\x02\ufffd\x7f" * 200,
@@ -71,12 +108,12 @@ def test_densest_prose_region_drops_short_lines_around_the_article_and_keeps_its
     "<script>var x = '</p>';</script><style>p{}</style>",
     "<p>" + "<a href='/x'>link</a> " * 500 + "</p>",
 ])
-def test_cascade_methods_never_raise_on_broken_html(method, html):
+def test_extractors_never_raise_on_broken_html(method, html):
     assert isinstance(Extractor(method)(html), str)
 
 
-@pytest.mark.parametrize("method", ["cascade", "cascade_region"])
-def test_recipe_accepts_cascade_methods_and_rejects_unknown_ones(method):
+@pytest.mark.parametrize("method", Extractor.METHODS)
+def test_recipe_accepts_every_method_and_rejects_unknown_ones(method):
     stage = parse_recipe({"stages": [{"name": "extract", "kind": "extract", "method": method}]}).stages[0]
     assert stage.build().method == method
     bad = parse_recipe({"stages": [{"name": "extract", "kind": "extract", "method": "cascades"}]}).stages[0]
