@@ -5,12 +5,14 @@ strings, but on `thresher.filters.text.split_words` instead of spaCy.
 
 Both filters score every signal of a document (datatrove stops at the first failing rule) so that
 stored scores can be re-thresholded; `decide` applies the rules in datatrove's order, so the reason
-is the one datatrove would give. A threshold set to None switches its rule off.
+is the one datatrove would give. A threshold set to None switches its rule off (datatrove also
+reads 0 as off for these rules; here 0 is a threshold like any other).
 
 Words are split with the document's language (`doc["lang"]`, English when unknown); the thresholds
-are Gopher's, which were set for English. The stop words are Gopher's English list: neither the
-paper nor datatrove publishes lists for other languages, so a recipe for another language passes
-its own (`stop_words=`) along with its own thresholds.
+are Gopher's, which were set for English. The stop words are Gopher's English list; neither the
+paper nor datatrove publishes lists for other languages, but FineWeb-2 does, with its own thresholds
+per language: the `fineweb2/<lang>` recipes (thresher/recipes/fineweb2/, e.g. `fineweb2/deu_Latn`)
+pass them (`stop_words=`, `min_alpha_words_ratio=`, ...) for the languages thresher ships them for.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ Docker has no engine on the CI machines, so the image cannot be built there; thi
 same install step: a non-editable build of the package, as Dataflow workers get it.
 """
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -16,8 +17,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_wheel_carries_all_stages_recipes_and_demo_data(tmp_path):
+    # Built from a copy without the ignored folders: setuptools builds in `build/` and does not empty
+    # it first, so an in-tree build would also pack what an earlier build left there.
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".venv", "build", "dist", ".git", "*.egg-info", "__pycache__", ".*_cache", ".benchmarks", "runs", "demo-out"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "-w", str(tmp_path), str(ROOT)], check=True)
+                    "-w", str(tmp_path), str(src)], check=True)
     (wheel,) = tmp_path.glob("thresher-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for folder in ("filters", "pipelines", "tokenizer", "trainer"):
@@ -26,4 +32,8 @@ def test_wheel_carries_all_stages_recipes_and_demo_data(tmp_path):
     for data in ("thresher/recipes/fineweb.yaml", "thresher/recipes/c4.yaml",
                  "thresher/demo/corpus.yaml", "thresher/demo/pages.yaml"):
         assert data in names
+    # the recipe families in subfolders (fineweb2/: one recipe per language), every file of them
+    families = {f"thresher/recipes/{p.parent.name}/{p.name}" for p in (ROOT / "thresher" / "recipes").glob("*/*.yaml")}
+    assert "thresher/recipes/fineweb2/deu_Latn.yaml" in families
+    assert families <= names, sorted(families - names)[:5]
     assert any(n.endswith("entry_points.txt") for n in names)

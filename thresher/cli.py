@@ -10,7 +10,7 @@
     thresher generate  --checkpoint runs/model --prompt "The Federal Reserve" --max-new-tokens 50 [--top-p 0.9 --seed 0]
     thresher export    --checkpoint runs/model --out runs/model-hf   (Hugging Face Llama: safetensors + config.json)
     thresher demo      [--out demo-out]
-    thresher recipes   (list the built-in recipes, or print one: thresher recipes fineweb)
+    thresher recipes   (list the built-in recipes, or print one: thresher recipes fineweb, thresher recipes fineweb2/deu_Latn)
     thresher classifier train|eval|prepare-quality|prepare-domain   (fastText quality, toxicity, domain classifiers)
 """
 
@@ -45,14 +45,33 @@ def _stats(argv: list[str]) -> int:
 def _recipes(argv: list[str]) -> int:
     import yaml
 
-    from thresher.recipe import builtin_recipes, load_recipe
+    from thresher.recipe import RecipeError, builtin_recipes, load_recipe
 
     if not argv:
+        # a family of recipes (a subfolder, one recipe per language) is one line: its members and,
+        # when they all run the same stages, those
+        families: dict[str, list[str]] = {}
         for name in builtin_recipes():
-            recipe = load_recipe(name)
-            print(f"{name}: {' -> '.join(recipe.stage_names)}")
+            family, _, member = name.rpartition("/")
+            if family:
+                families.setdefault(family, []).append(member)
+                continue
+            print(f"{name}: {' -> '.join(load_recipe(name).stage_names)}")
+        for family, members in families.items():
+            stages = {tuple(load_recipe(f"{family}/{m}").stage_names) for m in members}
+            line = f"{family}/<lang>: {len(members)} languages ({' '.join(members)})"
+            if len(stages) == 1:
+                line += f": {' -> '.join(next(iter(stages)))}"
+            print(line)
+        example = next((f"{family}/{members[0]}" for family, members in families.items()), "fineweb")
+        print(f"(print one: thresher recipes NAME, e.g. thresher recipes {example})")
         return 0
-    print(yaml.safe_dump(load_recipe(argv[0]).to_dict(), sort_keys=False))
+    try:
+        recipe = load_recipe(argv[0])
+    except RecipeError as e:
+        print(e, file=sys.stderr)
+        return 2
+    print(yaml.safe_dump(recipe.to_dict(), sort_keys=False, allow_unicode=True))
     return 0
 
 

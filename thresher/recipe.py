@@ -13,6 +13,11 @@ stages:
 
 Every key of a stage other than `name` and `kind` is a constructor argument of that kind's class,
 checked against its signature when the recipe loads, so a typo fails before the run starts.
+
+Built-in recipes live in `thresher/recipes/`: `fineweb` (the default) and `c4` at the top, and one
+family per subfolder, named `<folder>/<file>`: `fineweb2/deu_Latn` is FineWeb-2's filtering with its
+German thresholds and stop words (one file per language, generated from FineWeb-2's published
+configs; each says where its values come from).
 """
 
 from __future__ import annotations
@@ -90,8 +95,29 @@ class RecipeError(ValueError):
 
 
 def builtin_recipes() -> list[str]:
+    """Names of the built-in recipes: `fineweb`, and `fineweb2/deu_Latn` for those in a subfolder
+    (a family of recipes, one per language)."""
     folder = resources.files("thresher") / BUILTIN_DIR
-    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+    names = []
+    for entry in folder.iterdir():
+        if entry.is_dir():
+            members = (p.name.removesuffix(".yaml") for p in entry.iterdir() if p.name.endswith(".yaml"))
+            names += (f"{entry.name}/{member}" for member in members)
+        elif entry.name.endswith(".yaml"):
+            names.append(entry.name.removesuffix(".yaml"))
+    return sorted(names)
+
+
+def _builtin_file(name: str):
+    """The built-in recipe `name` ("fineweb", "fineweb2/deu_Latn"), or None."""
+    parts = name.split("/")
+    if not 1 <= len(parts) <= 2 or not all(parts) or any(p in (".", "..") or "\\" in p for p in parts):
+        return None
+    res = resources.files("thresher") / BUILTIN_DIR
+    for part in parts[:-1]:
+        res = res / part
+    res = res / f"{parts[-1]}.yaml"
+    return res if res.is_file() else None
 
 
 def load_recipe(name_or_path: str | None = None) -> Recipe:
@@ -101,11 +127,24 @@ def load_recipe(name_or_path: str | None = None) -> Recipe:
     if path.suffix in (".yaml", ".yml") or path.exists():
         text, source = path.read_text(), str(path)
     else:
-        res = resources.files("thresher") / BUILTIN_DIR / f"{name_or_path}.yaml"
-        if not res.is_file():
-            raise RecipeError(f"no recipe {name_or_path!r}: built-in ones are {builtin_recipes()}, or give a .yaml path")
+        res = _builtin_file(name_or_path)
+        if res is None:
+            raise RecipeError(
+                f"no recipe {name_or_path!r}: built-in ones are {_summary(builtin_recipes())}, or give a .yaml path"
+            )
         text, source = res.read_text(), f"builtin:{name_or_path}"
     return parse_recipe(yaml.safe_load(text), source)
+
+
+def _summary(names: list[str]) -> str:
+    """Built-in names, each family once: "c4, fineweb, fineweb2/<lang> (56)"."""
+    families: dict[str, int] = {}
+    for name in names:
+        if "/" in name:
+            family = name.split("/")[0]
+            families[family] = families.get(family, 0) + 1
+    top = [n for n in names if "/" not in n]
+    return ", ".join(top + [f"{family}/<lang> ({n})" for family, n in sorted(families.items())])
 
 
 def parse_recipe(data: dict, source: str = "") -> Recipe:
@@ -134,7 +173,7 @@ def parse_recipe(data: dict, source: str = "") -> Recipe:
     if "exact_dedup" in kinds and kinds.index("exact_dedup") != len(kinds) - 1:
         raise RecipeError(f"{source}: `exact_dedup` must be the last stage")
     return Recipe(
-        name=data.get("name") or Path(source).stem,
+        name=data.get("name") or Path(source.removeprefix("builtin:")).stem,
         stages=stages,
         max_record_bytes=int(data.get("max_record_bytes", MAX_HTML_BYTES)),
         exclusion_samples=int(data.get("exclusion_samples", 100)),
