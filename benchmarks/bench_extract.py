@@ -18,6 +18,10 @@ extractors then run page by page in turn (so a noisy neighbour on a shared machi
 alike), and only the extraction call is timed, in CPU seconds of this process (`process_time`):
 one process is one core, so pages/s here is pages/s per core.
 
+Then the same methods on the HTML responses of ../shared/data's real crawl WARCs (no expected text:
+agreement with the first method's text, speed, and how often the cascade falls back), since most
+of a crawl is not articles.
+
 Splits: `dev` is the even-index pages of each set (in evaldata.json order and page-name order),
 `heldout` the odd-index ones. The cascade's thresholds were tuned on `dev` only.
 """
@@ -115,11 +119,10 @@ def token_scores(texts: list[str], pages: list[dict]) -> tuple[float, float, flo
     return precision / n, recall / n, f1 / n
 
 
-def run(methods: list[str], snippet_pages: list[dict], readability_pages: list[dict], repeats: int = 1) -> dict:
-    """Scores from the first pass (every extractor is deterministic), speeds as medians over
-    `repeats` passes: pages/s per method, and the ratio to the first method within each pass."""
+def timed(methods: list[str], pages: list[dict], repeats: int) -> tuple[dict, dict, dict]:
+    """Each method's texts (first pass: every extractor is deterministic), and its speeds as medians
+    over `repeats` passes: pages/s, and the ratio to the first method within each pass."""
     extractors = {m: Extractor(m) for m in methods}
-    pages = snippet_pages + readability_pages
     outputs = {m: [] for m in methods}
     speeds = {m: [] for m in methods}
     ratios = {m: [] for m in methods}
@@ -135,6 +138,12 @@ def run(methods: list[str], snippet_pages: list[dict], readability_pages: list[d
         for method in methods:
             speeds[method].append(len(pages) / seconds[method])
             ratios[method].append(seconds[methods[0]] / seconds[method])
+    return (outputs, {m: statistics.median(v) for m, v in speeds.items()},
+            {m: statistics.median(v) for m, v in ratios.items()})
+
+
+def run(methods: list[str], snippet_pages: list[dict], readability_pages: list[dict], repeats: int = 1) -> dict:
+    outputs, speeds, ratios = timed(methods, snippet_pages + readability_pages, repeats)
     results = {}
     n = len(snippet_pages)
     for method in methods:
@@ -142,9 +151,49 @@ def run(methods: list[str], snippet_pages: list[dict], readability_pages: list[d
         precision, recall, f1 = token_scores(outputs[method][n:], readability_pages)
         results[method] = {
             "found": found, "avoided": avoided, "precision": precision, "recall": recall, "f1": f1,
-            "pages_per_s": statistics.median(speeds[method]), "speed_ratio": statistics.median(ratios[method]),
+            "pages_per_s": speeds[method], "speed_ratio": ratios[method],
         }
     return results
+
+
+def load_crawl_pages() -> list[dict]:
+    """The HTML responses of ../shared/data's real crawls (Common Crawl's CC-MAIN-2020-34 sample,
+    wget and Internet Archive WARCs): pages nobody tuned on and with no expected text, many of
+    them not articles (listings, home pages, video indexes), as most of a crawl is."""
+    from fastwarc.warc import ArchiveIterator, WarcRecordType
+
+    pages = []
+    paths = sorted((DATA / "web-warc-samples").glob("*.warc.gz")) + sorted((DATA / "commoncrawl-records").glob("*.warc.gz"))
+    for path in paths:
+        with path.open("rb") as stream:
+            for record in ArchiveIterator(stream, record_types=WarcRecordType.response):
+                if "html" not in (record.http_headers.get("Content-Type", "") if record.http_headers else ""):
+                    continue
+                try:
+                    page_html = decode_html(record.reader.read())
+                except ExtractionError:
+                    continue
+                pages.append({"url": record.headers.get("WARC-Target-URI"), "html": page_html})
+    return pages
+
+
+def crawl_report(methods: list[str], repeats: int) -> None:
+    """Speed on real crawl pages, how often the cascade hands a page to trafilatura, and how close
+    each method's text is to trafilatura's (token P / R / F1 against it, pages where it found text)."""
+    pages = load_crawl_pages()
+    outputs, speeds, ratios = timed(methods, pages, repeats)
+    fallback = sum(Extractor.cascade_text(page["html"]) is None for page in pages)
+    print(f"\nreal crawl pages: {len(pages)} HTML responses; the cascade hands {fallback} "
+          f"({100 * fallback / len(pages):.0f}%) to trafilatura")
+    reference = [{"expected": tokens(text)} for text in outputs[methods[0]]]
+    scored = [i for i, page in enumerate(reference) if page["expected"]]
+    print(f"\n| extractor | token P % vs {methods[0]} | token R % | token F1 % | pages/s per core "
+          f"| speed vs {methods[0]} |")
+    print("|---|---|---|---|---|---|")
+    for method in methods:
+        precision, recall, f1 = token_scores([outputs[method][i] for i in scored], [reference[i] for i in scored])
+        print(f"| {method} | {100 * precision:.1f} | {100 * recall:.1f} | {100 * f1:.1f} | {speeds[method]:.1f} "
+              f"| {ratios[method]:.1f}x |")
 
 
 def main() -> None:
@@ -166,6 +215,7 @@ def main() -> None:
         print(f"| {method} | {100 * r['found']:.1f} | {100 * r['avoided']:.1f} | {100 * r['precision']:.1f} "
               f"| {100 * r['recall']:.1f} | {100 * r['f1']:.1f} | {r['pages_per_s']:.1f} "
               f"| {r['speed_ratio']:.1f}x |")
+    crawl_report(methods, args.repeats)
 
 
 if __name__ == "__main__":

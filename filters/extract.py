@@ -4,8 +4,8 @@ Three extractors, selectable in the recipe:
 - `cascade` (the default): resiliparse's main content, read with its headings and links, then
   rules on its lines and blocks (boilerplate line rules, boilerplate blocks skipped inside
   resiliparse's DOM walk, the text cut to its densest run of prose lines: boilerpipe's idea, on
-  lines); pages the rules cannot decide (resiliparse fails, or the rules would drop much of its
-  text) go to trafilatura (~3-4% of pages). On the extraction benchmark it scores within one point
+  lines); pages the rules cannot decide (resiliparse fails, or nothing is left after the rules) go
+  to trafilatura (~3% of pages). On the extraction benchmark it scores within one point
   of trafilatura on every score, with better recall and F1, at ~6x its speed (BENCHMARKS.md).
 - `trafilatura`: what FineWeb ran (datatrove's `Trafilatura(favour_precision=True)`), the quality
   reference. We call it with `deduplicate=False`: trafilatura's dedup cache lives per process, so
@@ -62,40 +62,36 @@ _SKIP_SELECTORS = [f'[{attr}*="{name}" i]{_CONTAINER}' for attr in ("class", "id
 # link-density test uses the same bound for short paragraphs).
 MAX_LINK_SHARE = 0.5
 # Non-heading lines under 3 words that do not end like a sentence are menu items, labels, dates
-# (dev, 2 / 3 / 4 / 5 words: 91.5 / 91.3 / 90.6 / 90.4 must-snippets found, 92.5 / 92.8 / 92.7 /
+# (dev, 2 / 3 / 4 / 5 words: 91.5 / 91.1 / 90.4 / 90.1 must-snippets found, 92.5 / 92.8 / 92.7 /
 # 92.8 must-not avoided).
 MIN_LINE_WORDS = 3
 # Copyright notices are boilerplate unless the line is long enough to be prose that mentions it.
 MAX_COPYRIGHT_LINE_WORDS = 30
 # Calls to action and consent notices (newsletter, subscribe, cookies, privacy, share, log in; in
 # English, German, French, Spanish, the eval pages' main languages) are boilerplate in lines under
-# 15 words (dev, no rule / 10 / 15 / 20 words: 92.2 / 92.4 / 92.8 / 92.8 avoided, 91.3 found).
+# 15 words (dev, no rule / 10 / 15 / 20 words: 92.2 / 92.4 / 92.8 / 92.8 avoided, 91.1 found).
 MAX_CALL_TO_ACTION_WORDS = 15
 # A "related articles" / comments heading in the second half of the text ends the article.
 TAIL_START = 0.5
-# Fall back to trafilatura when the line rules dropped more than this share of resiliparse's text:
-# resiliparse took a sidebar or link farm along, or the page is one (dev, 0.25 / 0.4 / 0.6: 3.9 /
-# 2.9 / 2.7% of pages to trafilatura, 91.3 / 91.3 / 91.1 found, 92.8 avoided).
-MAX_DROPPED_SHARE = 0.4
 # The densest prose region: a prose line has 12+ words, or 5+ ending like a sentence; the region
-# maximises (prose chars - 4 x other chars) over contiguous lines (dev, penalty 2 / 4 / 8: 91.6 /
-# 91.3 / 91.3 found, 92.3 / 92.8 / 93.1 avoided; held-out 8 costs 0.5 found, so 4 stays) ...
+# maximises (prose chars - 4 x other chars) over contiguous lines (dev, penalty 2 / 4 / 8: 91.4 /
+# 91.1 / 91.1 found, 92.3 / 92.8 / 93.1 avoided; held-out 8 costs 0.5 found, so 4 stays) ...
 PROSE_WORDS = 12
 SHORT_PROSE_WORDS = 5
 NON_PROSE_PENALTY = 4.0
 # ... joined with every further prose run before it, and with each one after it that scores at
 # least this share of the region so far: tails hold teaser and comment prose, heads rarely do
-# (dev, 0.08 / 0.15 / 0.25 / 0.4: 91.4 / 91.3 / 91.1 / 90.8 found, 92.6 / 92.8 / 93.0 / 93.0
+# (dev, 0.08 / 0.15 / 0.25 / 0.4: 91.2 / 91.1 / 90.8 / 90.6 found, 92.6 / 92.8 / 93.0 / 93.0
 # avoided, token recall 87.9 / 87.9 / 87.2 / 87.2) ...
 MIN_TAIL_RUN_SHARE = 0.15
 # ... when the lines between them are at most this multiple of the two runs' prose score (dev:
 # 1 / 2 / 4 score the same within 0.3 points).
 MAX_GAP_RATIO = 2.0
 # A region that would leave out more than this share of the text is not trusted: an article split
-# by a list, table, recipe or code block looks the same (dev, 0.3 / 0.4 / 0.5 / 1.0: 91.5 / 91.3
-# / 91.3 / 90.8 found, 92.7 / 92.8 / 92.8 / 93.1 avoided). The page then keeps all its lines:
-# sending it to trafilatura instead scores +0.3 found and +0.2 avoided on dev, but 5.2% of pages,
-# not 2.9%, then pay for trafilatura (~4x its speed overall instead of ~6x).
+# by a list, table, recipe or code block looks the same (dev, 0.3 / 0.4 / 0.5 / 1.0: 91.3 / 91.1
+# / 91.1 / 90.6 found, 92.7 / 92.8 / 92.8 / 93.1 avoided). The page then keeps all its lines:
+# sending it to trafilatura instead scores +0.3 found and +0.2 avoided on dev, but 5.0% of pages,
+# not 2.7%, then pay for trafilatura (~4x its speed overall instead of ~6x).
 MAX_REGION_CUT = 0.4
 
 # Sentence ends, with the CJK (。！？), Devanagari (।) and Arabic (؟ ۔) ones.
@@ -229,6 +225,12 @@ class Extractor:
         except HTMLParserException:  # malformed input resiliparse gives up on: trafilatura may cope
             return None
         lines = Extractor._kept_lines(marked)
+        # Nothing left: resiliparse missed the article, or the page is all links (a listing, a home
+        # page). Only trafilatura can tell; giving up here costs 1.5-4 points of token precision.
+        # A page the rules cut down to a few lines is decided here, though: sending pages where
+        # they dropped over 40% of the text to trafilatura too moved dev's scores by 0.2 points,
+        # held-out's by none, and sent 8 of 16 real Common Crawl pages (listings, video indexes)
+        # to trafilatura instead of 3 (1.4x instead of 2.7x its speed on them).
         if not lines:
             return None
         start, end = Extractor._densest_prose_region(lines)
@@ -238,10 +240,9 @@ class Extractor:
         return "\n".join(line.text for line in lines)
 
     @staticmethod
-    def _kept_lines(marked: str) -> list[_Line] | None:
-        """Resiliparse's lines without boilerplate ones; None when the rules had to drop too much."""
+    def _kept_lines(marked: str) -> list[_Line]:
+        """Resiliparse's lines without boilerplate ones."""
         lines: list[tuple[bool, str, bool]] = []  # (heading, text, boilerplate)
-        total = dropped = 0
         for raw in marked.split("\n"):
             text = _TAG.sub("", raw) if "<" in raw else raw
             if "&" in text:
@@ -250,13 +251,7 @@ class Extractor:
             if not text:
                 continue
             heading = _HEADING.match(raw) is not None
-            boilerplate = Extractor._is_boilerplate_line(raw, text, heading)
-            total += len(text)
-            if boilerplate:
-                dropped += len(text)
-            lines.append((heading, text, boilerplate))
-        if not total or dropped > MAX_DROPPED_SHARE * total:
-            return None
+            lines.append((heading, text, Extractor._is_boilerplate_line(raw, text, heading)))
         kept: list[_Line] = []
         for i, (heading, text, boilerplate) in enumerate(lines):
             # A heading right above dropped lines labels a link box ("Unsere Partner", "Neueste
