@@ -5,11 +5,13 @@
 #
 #     bash benchmarks/gpu_check.sh OUT_DIR
 #
-# Sized for one 10-minute device call: each step has its own time limit (trainer 200 s at 124m and
-# 250 s at 350m, compilation of both models included; loader 45 s each), 9 minutes at the most.
+# Sized for one 10-minute device call: each step has its own time limit (install 30 s, trainer
+# 200 s at 124m and 250 s at 350m, compilation of both models included; loader 45 s each), 9.5
+# minutes at the most.
 # It installs thresher without dependencies (offline), records the card and versions, then runs
 # benchmarks/bench_trainer.py at 124m (16 x 1024) and 350m (8 x 1024), bf16 and compiled, and the
-# loader benchmark against each size's measured consumption. Every step writes its own log in
+# loader benchmark for each size at the same batch (its yardstick is the GPU's consumption at the
+# reference loop's 46% MFU: compare with the MFU the trainer run measured). Every step writes its own log in
 # OUT_DIR and has its own time limit, so one that fails or hangs leaves the others' figures.
 # BENCH_ARGS replaces the trainer benchmark's run options, for a CPU dry run of this script:
 #     BENCH_ARGS="--device cpu --seq-len 128 --steps 2 --warmup-steps 2 --no-compile" MODELS="tiny" bash benchmarks/gpu_check.sh /tmp/gpu-dry
@@ -24,7 +26,7 @@ PY=${PYTHON:-python3}
 BENCH_ARGS=${BENCH_ARGS:-"--steps 50 --warmup-steps 50"}
 MODELS=${MODELS:-"124m 350m"}
 
-"$PY" -m pip install --quiet --no-deps --no-build-isolation --no-index -e . >"$out/install.log" 2>&1 \
+timeout 30 "$PY" -m pip install --quiet --no-deps --no-build-isolation --no-index -e . >"$out/install.log" 2>&1 \
     || { cat "$out/install.log"; exit 1; }
 {
     nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv 2>/dev/null || echo "no nvidia-smi"
@@ -41,7 +43,9 @@ for model in $MODELS; do
     echo "exit $? (trainer $model)" | tee -a "$out/trainer_$model.txt"
 done
 for model in $MODELS; do
-    timeout 45 "$PY" benchmarks/bench_trainer_loader.py --model "$model" --seconds 3 \
+    batch=16
+    [ "$model" = "350m" ] && batch=8
+    timeout 45 "$PY" benchmarks/bench_trainer_loader.py --model "$model" --batch-size "$batch" --seconds 3 \
         2>&1 | tee "$out/loader_$model.txt"
     echo "exit $? (loader $model)" | tee -a "$out/loader_$model.txt"
 done

@@ -58,26 +58,47 @@ def test_wordpress_article_classes_do_not_skip_the_article():
 
 
 def test_figure_captions_are_left_out():
-    html = page(f"<article><p>{PROSE}</p><figure><img src='a.jpg'><figcaption>The committee room on Tuesday "
-                f"morning, before the members arrived for the debate.</figcaption></figure><p>{PROSE}</p></article>")
+    # WordPress's caption block (resiliparse alone keeps it; a <figcaption> it drops by itself)
+    html = page(f"<article><p>{PROSE}</p><div class='wp-caption'><img src='a.jpg'><p class='wp-caption-text'>The "
+                f"committee room on Tuesday morning, before the members arrived for the debate.</p></div>"
+                f"<p>{PROSE}</p></article>")
     text = Extractor.cascade_text(html)
     assert text is not None and text.count("The committee met") == 2
     assert "committee room" not in text
+    assert "committee room" in Extractor("resiliparse")(html)
 
 
 def test_heading_over_a_dropped_link_box_goes_with_it_and_calls_to_action_are_dropped():
     links = "".join(f"<div><a href='/p{i}'>Partner organisation number {i}</a></div>" for i in range(4))
     html = page(f"<article><h1>Budget talks</h1><p>{PROSE}</p><p>{PROSE}</p><h2>Our partners</h2>{links}"
-                f"<p>{PROSE}</p><p>Subscribe to our newsletter!</p></article>")
+                f"<p>{PROSE}</p><p>Subscribe to our newsletter!</p><p>{PROSE}</p></article>")
     text = Extractor.cascade_text(html)
-    assert text is not None and text.count("The committee met") == 3
+    assert text is not None and text.count("The committee met") == 4
     assert "Budget talks" in text  # a heading with body text under it stays
     assert "Our partners" not in text and "Partner organisation" not in text
     assert "newsletter" not in text
-    # A long sentence that mentions a newsletter is prose, not a call to action.
-    long_line = "The newsletter that the committee published on Friday listed every item of the budget in detail."
-    html = page(f"<article><p>{PROSE}</p><p>{long_line}</p><p>{PROSE}</p></article>")
-    assert long_line in Extractor.cascade_text(html)
+    # Prose that mentions a newsletter, or has "log in" / "teilen" inside other words, is not a call
+    # to action.
+    for line in ["The newsletter that the committee published on Friday listed every item of the budget in detail.",
+                 "The catalog in the library lists every book.", "Wir möchten Ihnen heute Folgendes mitteilen."]:
+        html = page(f"<article><p>{PROSE}</p><p>{line}</p><p>{PROSE}</p></article>")
+        assert line in Extractor.cascade_text(html)
+
+
+def test_a_tail_heading_ends_the_article_but_a_sentence_starting_alike_does_not():
+    body = f"<p>{PROSE}</p>" * 3
+    html = page(f"<article>{body}<h2>Related articles</h2><p>{PROSE.replace('committee', 'council')}</p></article>")
+    text = Extractor.cascade_text(html)
+    assert text.count("The committee met") == 3 and "council" not in text
+    html = page(f"<article>{body}<p>Related to this, the council voted 5 to 2.</p>{body}</article>")
+    assert Extractor.cascade_text(html).count("The committee met") == 6
+
+
+def test_nothing_left_after_the_rules_goes_to_trafilatura():
+    links = "".join(f"<p><a href='/a{i}'>Another article about the budget, part {i}</a></p>" for i in range(30))
+    html = page(f"<div>{links}</div>")
+    assert Extractor.cascade_text(html) is None
+    assert Extractor("cascade")(html) == Extractor("trafilatura")(html)
 
 
 @pytest.mark.parametrize("items, cut", [(3, True), (30, False)])
@@ -97,6 +118,25 @@ def test_densest_prose_region_drops_short_lines_around_the_article_and_keeps_its
              _Line(False, prose, True), _Line(False, "Image: credit", False), _Line(False, prose, True),
              _Line(False, "Share", False), _Line(False, "Tags: a b", False)]
     assert Extractor._densest_prose_region(lines) == (2, 6)
+
+
+def test_prose_runs_are_joined_across_short_gaps_and_small_tails_are_not():
+    prose = _Line(False, "This sentence is long enough to count as prose in the region, with twelve words.", True)
+    table = [_Line(False, f"Row {i} of a table", False) for i in range(6)]  # -4 x 15 chars each
+    # article, a table in it, more article: one region
+    lines = [prose] * 4 + table + [prose] * 3
+    assert Extractor._densest_prose_region(lines) == (0, len(lines))
+    # after a short non-prose line: a run under 15% of the article's score is a teaser, left out;
+    # a larger one is the article going on
+    label = _Line(False, "Read more about the budget and the vote", False)
+    lines = [prose] * 10 + [label] + [prose]
+    assert Extractor._densest_prose_region(lines) == (0, 10)
+    lines = [prose] * 10 + [label] + [prose] * 2
+    assert Extractor._densest_prose_region(lines) == (0, 13)
+    # ... and a gap more than twice as long as the runs keeps them apart
+    gap = [_Line(False, "A line that is long but not prose at all x" * 3, False)] * 10
+    lines = [prose] * 3 + gap + [prose] * 3
+    assert Extractor._densest_prose_region(lines) == (0, 3)
 
 
 @pytest.mark.parametrize("method", Extractor.METHODS)

@@ -158,6 +158,17 @@ def test_the_cli_lists_the_family_on_one_line_and_prints_a_recipe(capsys):
 
     assert cli(["recipes", "fineweb2/nope"]) == 2
     assert "fineweb2/<lang>" in capsys.readouterr().err
+    assert cli(["recipes", "missing.yaml"]) == 2
+    assert "no recipe file 'missing.yaml'" in capsys.readouterr().err
+
+
+def test_a_folder_named_like_a_recipe_does_not_shadow_it(tmp_path, monkeypatch):
+    # e.g. a run's output folder: `thresher curate --output fineweb2/deu_Latn`
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fineweb2" / "deu_Latn").mkdir(parents=True)
+    (tmp_path / "fineweb").mkdir()
+    assert load_recipe("fineweb2/deu_Latn").name == "fineweb2-deu_Latn"
+    assert load_recipe("fineweb").name == "fineweb"
 
 
 # --- on real text -----------------------------------------------------------------------------

@@ -35,8 +35,11 @@ def val_fraction_for(curated_dir: Path, share: float) -> float:
     from thresher.pipelines.shard import SPLIT_MODULUS, split_bucket
 
     buckets = sorted(split_bucket(i) for i in pq.read_table(curated_dir, columns=["id"]).column("id").to_pylist())
+    if not buckets:
+        return share
     wanted = max(1, round(share * len(buckets)))
-    return (buckets[wanted - 1] + 1) / SPLIT_MODULUS
+    # half a bucket above the last one wanted: (b + 1) / 10,000 * 10,000 can round above b + 1
+    return (buckets[wanted - 1] + 0.5) / SPLIT_MODULUS
 
 
 def _step(title: str) -> float:

@@ -124,7 +124,9 @@ def load_recipe(name_or_path: str | None = None) -> Recipe:
     """A built-in recipe by name (`fineweb`) or a YAML file by path."""
     name_or_path = name_or_path or DEFAULT_RECIPE
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if path.suffix in (".yaml", ".yml") or path.is_file():  # a folder named like a recipe is not one
+        if not path.is_file():
+            raise RecipeError(f"no recipe file {name_or_path!r}")
         text, source = path.read_text(), str(path)
     else:
         res = _builtin_file(name_or_path)
