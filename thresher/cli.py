@@ -45,17 +45,13 @@ def _stats(argv: list[str]) -> int:
 def _recipes(argv: list[str]) -> int:
     import yaml
 
-    from thresher.recipe import RecipeError, builtin_recipes, load_recipe
+    from thresher.recipe import RecipeError, grouped_builtin_recipes, load_recipe
 
     if not argv:
         # a family of recipes (a subfolder, one recipe per language) is one line: its members and,
         # when they all run the same stages, those
-        families: dict[str, list[str]] = {}
-        for name in builtin_recipes():
-            family, _, member = name.rpartition("/")
-            if family:
-                families.setdefault(family, []).append(member)
-                continue
+        top, families = grouped_builtin_recipes()
+        for name in top:
             print(f"{name}: {' -> '.join(load_recipe(name).stage_names)}")
         for family, members in families.items():
             stages = {tuple(load_recipe(f"{family}/{m}").stage_names) for m in members}

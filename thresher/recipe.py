@@ -132,21 +132,30 @@ def load_recipe(name_or_path: str | None = None) -> Recipe:
         res = _builtin_file(name_or_path)
         if res is None:
             raise RecipeError(
-                f"no recipe {name_or_path!r}: built-in ones are {_summary(builtin_recipes())}, or give a .yaml path"
+                f"no recipe {name_or_path!r}: built-in ones are {_summary()}, or give a .yaml path"
             )
         text, source = res.read_text(), f"builtin:{name_or_path}"
     return parse_recipe(yaml.safe_load(text), source)
 
 
-def _summary(names: list[str]) -> str:
+def grouped_builtin_recipes() -> tuple[list[str], dict[str, list[str]]]:
+    """The built-in recipes as (top-level names, {family: member names}): `fineweb2/deu_Latn` is
+    member `deu_Latn` of family `fineweb2`."""
+    top: list[str] = []
+    families: dict[str, list[str]] = {}
+    for name in builtin_recipes():
+        family, _, member = name.rpartition("/")
+        if family:
+            families.setdefault(family, []).append(member)
+        else:
+            top.append(name)
+    return top, families
+
+
+def _summary() -> str:
     """Built-in names, each family once: "c4, fineweb, fineweb2/<lang> (56)"."""
-    families: dict[str, int] = {}
-    for name in names:
-        if "/" in name:
-            family = name.split("/")[0]
-            families[family] = families.get(family, 0) + 1
-    top = [n for n in names if "/" not in n]
-    return ", ".join(top + [f"{family}/<lang> ({n})" for family, n in sorted(families.items())])
+    top, families = grouped_builtin_recipes()
+    return ", ".join(top + [f"{family}/<lang> ({len(members)})" for family, members in families.items()])
 
 
 def parse_recipe(data: dict, source: str = "") -> Recipe:
