@@ -157,23 +157,24 @@ def run(methods: list[str], snippet_pages: list[dict], readability_pages: list[d
 
 
 def load_crawl_pages() -> list[dict]:
-    """The HTML responses of ../shared/data's real crawls (Common Crawl's CC-MAIN-2020-34 sample,
-    wget and Internet Archive WARCs): pages nobody tuned on and with no expected text, many of
-    them not articles (listings, home pages, video indexes), as most of a crawl is."""
-    from fastwarc.warc import ArchiveIterator, WarcRecordType
+    """The HTML pages of ../shared/data's real crawls (Common Crawl's CC-MAIN-2020-34 sample, wget
+    and Internet Archive WARCs), read and decoded as `thresher curate` reads them: pages nobody
+    tuned on and with no expected text, many of them not articles (listings, home pages, video
+    indexes), as most of a crawl is."""
+    from thresher.pipelines.readers import read_records
 
     pages = []
     paths = sorted((DATA / "web-warc-samples").glob("*.warc.gz")) + sorted((DATA / "commoncrawl-records").glob("*.warc.gz"))
     for path in paths:
         with path.open("rb") as stream:
-            for record in ArchiveIterator(stream, record_types=WarcRecordType.response):
-                if "html" not in (record.http_headers.get("Content-Type", "") if record.http_headers else ""):
-                    continue
+            for record in read_records(str(path), stream):
+                if record.get("payload") is None or record.get("error"):
+                    continue  # errored records and counts of non-document records: not pages
                 try:
-                    page_html = decode_html(record.reader.read())
+                    page_html = decode_html(record["payload"], record["charset"])
                 except ExtractionError:
                     continue
-                pages.append({"url": record.headers.get("WARC-Target-URI"), "html": page_html})
+                pages.append({"url": record["url"], "html": page_html})
     return pages
 
 

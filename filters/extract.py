@@ -6,8 +6,8 @@ Three extractors, selectable in the recipe:
   resiliparse's DOM walk, the text cut to its densest run of prose lines: boilerpipe's idea, on
   lines); pages the rules cannot decide (resiliparse fails, or nothing is left after the rules) go
   to trafilatura (~3% of the evaluation pages). On the extraction benchmark it scores within one point
-  of trafilatura on every score, with better recall and F1, at ~6x its speed (5.3x on real crawl
-  pages, where 7% go to trafilatura; BENCHMARKS.md).
+  of trafilatura on every score, with better recall and F1, at ~6x its speed (5.1x on real crawl
+  pages, where 5% go to trafilatura; BENCHMARKS.md).
 - `trafilatura`: what FineWeb ran (datatrove's `Trafilatura(favour_precision=True)`), the quality
   reference. We call it with `deduplicate=False`: trafilatura's dedup cache lives per process, so
   with it the output would depend on which worker saw which page first.
