@@ -113,10 +113,7 @@ def _builtin_file(name: str):
     parts = name.split("/")
     if not 1 <= len(parts) <= 2 or not all(parts) or any(p in (".", "..") or "\\" in p for p in parts):
         return None
-    res = resources.files("thresher") / BUILTIN_DIR
-    for part in parts[:-1]:
-        res = res / part
-    res = res / f"{parts[-1]}.yaml"
+    res = resources.files("thresher").joinpath(BUILTIN_DIR, *parts[:-1], f"{parts[-1]}.yaml")
     return res if res.is_file() else None
 
 
