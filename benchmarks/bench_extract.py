@@ -1,6 +1,7 @@
 """Main-text extraction quality and speed: trafilatura, resiliparse and thresher's methods, side by side.
 
     python benchmarks/bench_extract.py [--split all|dev|heldout] [--methods trafilatura,resiliparse,cascade] [--repeats 3]
+    python benchmarks/bench_extract.py --sweep [--split dev]     # the cascade's threshold sweeps
 
 Pages (../shared/data, see MANIFEST.md):
 - trafilatura-eval: 990 pages, each with snippets that must appear in the main text ("with") and
@@ -24,6 +25,9 @@ of a crawl is not articles.
 
 Splits: `dev` is the even-index pages of each set (in evaldata.json order and page-name order),
 `heldout` the odd-index ones. The cascade's thresholds were tuned on `dev` only.
+
+`--sweep` reruns the sweeps that set the cascade's thresholds (SWEEPS: each constant of
+filters/extract.py with the values tried, the shipped one marked *), scores only, no timing.
 """
 
 from __future__ import annotations
@@ -197,17 +201,52 @@ def crawl_report(methods: list[str], repeats: int) -> None:
               f"| {ratios[method]:.1f}x |")
 
 
+# filters/extract.py constant -> values tried; the shipped value is the module's own.
+SWEEPS = {
+    "MIN_LINE_WORDS": [2, 3, 4, 5],
+    "MAX_CALL_TO_ACTION_WORDS": [0, 10, 15, 20],
+    "NON_PROSE_PENALTY": [2.0, 4.0, 8.0],
+    "MIN_TAIL_RUN_SHARE": [0.08, 0.15, 0.25, 0.4],
+    "MAX_GAP_RATIO": [1.0, 2.0, 4.0],
+    "MAX_REGION_CUT": [0.3, 0.4, 0.5, 1.0],
+    "_SKIP_SELECTORS": [[]],  # no block skipping at all
+}
+
+
+def sweep(snippet_pages: list[dict], readability_pages: list[dict]) -> None:
+    """The cascade's scores with each threshold set to each value it was tried at, the rest as shipped."""
+    import thresher.filters.extract as extract
+
+    print("\n| constant | value | must found % | must-not avoided % | token P % | token R % | token F1 % |")
+    print("|---|---|---|---|---|---|---|")
+    for name, values in SWEEPS.items():
+        shipped = getattr(extract, name)
+        for value in values + ([shipped] if shipped not in values else []):
+            setattr(extract, name, value)
+            try:
+                r = run(["cascade"], snippet_pages, readability_pages)["cascade"]
+            finally:
+                setattr(extract, name, shipped)
+            mark = "*" if value == shipped else ""
+            print(f"| {name} | {value!r}{mark} | {100 * r['found']:.1f} | {100 * r['avoided']:.1f} "
+                  f"| {100 * r['precision']:.1f} | {100 * r['recall']:.1f} | {100 * r['f1']:.1f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", choices=("all", "dev", "heldout"), default="all")
     parser.add_argument("--repeats", type=int, default=1, help="timed passes; speeds are their medians")
     parser.add_argument("--methods", default="trafilatura,resiliparse,cascade",
                         help="comma-separated Extractor methods; the first is the speed reference")
+    parser.add_argument("--sweep", action="store_true", help="rerun the cascade's threshold sweeps (scores only)")
     args = parser.parse_args()
     methods = args.methods.split(",")
     snippet_pages, readability_pages, undecodable = load_pages(args.split)
     print(f"split {args.split}: {len(snippet_pages)} trafilatura-eval pages, {len(readability_pages)} "
           f"readability pages, {undecodable} left out (undecodable)")
+    if args.sweep:
+        sweep(snippet_pages, readability_pages)
+        return
     results = run(methods, snippet_pages, readability_pages, args.repeats)
     print(f"\n| extractor | must found % | must-not avoided % | token P % | token R % | token F1 % "
           f"| pages/s per core | speed vs {methods[0]} |")

@@ -36,7 +36,7 @@ from datatrove.utils import word_tokenizers as datatrove_tokenizers
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
-from thresher.filters import text as thresher_text
+from thresher.filters import spacy_words as thresher_text
 from thresher.filters.c4 import C4QualityFilter
 from thresher.filters.fineweb import FineWebQualityFilter
 from thresher.filters.gopher import GopherQualityFilter, GopherRepetitionFilter

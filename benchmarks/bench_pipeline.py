@@ -6,7 +6,7 @@ Input: the trafilatura evaluation pages of ../shared/data (990 real pages, many 
 German and English; `--readability` adds the 130 mozilla-readability test pages under Readability's
 own test URL, http://fakehost/<page>/), written at run time into a temporary directory as
 `--shards` gzipped WARC files (round-robin), one `response` record per page with WARC-Target-URI =
-the page's URL, in Common Crawl's layout (thresher.demo_data's writer). Both sides read the very
+the page's URL, in Common Crawl's layout (pipelines/warc_writer.py). Both sides read the very
 same files. "input MB" is the pages' HTML bytes.
 
 The chain is FineWeb's (datatrove examples/fineweb.py) up to its quality filters, nothing after:
@@ -17,7 +17,7 @@ repetition -> Gopher quality -> C4 quality (no end-mark rule) -> FineWeb quality
   datatrove's (and FineWeb's) deduplicate=True; thresher calls trafilatura with deduplicate=False
   (filters/extract.py says why).
 - thresher: `pipelines.curate.run` in this process (the Beam FnApiRunner with --workers worker
-  processes, as `thresher demo` runs it) on a recipe made from thresher/recipes/fineweb.yaml with
+  processes, as `thresher demo` runs it) on a recipe made from filters/recipes/fineweb.yaml with
   only those stages (no bad words, PII or dedup: datatrove's chain has none), twice: with
   `method: trafilatura` (the same extractor: filter for filter) and `method: cascade` (thresher's
   default extractor).
@@ -73,7 +73,7 @@ from datatrove.pipeline.writers import JsonlWriter
 from datatrove.utils.lid import FT176LID
 from fasttext.FastText import _FastText
 
-from thresher.demo_data import START_TIME, WarcFileWriter
+from thresher.demo.data import START_TIME, demo_warc_writer
 from thresher.filters.langid import lid176_path
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -155,14 +155,14 @@ def write_shards(pages: list[tuple[str, bytes]], folder: Path, shards: int) -> N
     rng, clock = random.Random(0), [START_TIME]
     for shard in range(shards):
         name = f"bench-{shard:05d}.warc.gz"
-        warc = WarcFileWriter(name, rng, clock)
+        warc = demo_warc_writer(name, rng, clock)
         for url, body in pages[shard::shards]:
             warc.fetch(url, "192.0.2.1", body, content_type="text/html")  # TEST-NET-1: no real server's
         (folder / name).write_bytes(warc.data())
 
 
 def write_recipe(path: Path, method: str) -> None:
-    recipe = yaml.safe_load((resources.files("thresher") / "recipes" / "fineweb.yaml").read_text())
+    recipe = yaml.safe_load((resources.files("thresher.filters") / "recipes" / "fineweb.yaml").read_text())
     stages = [stage for stage in recipe["stages"] if stage["kind"] in CHAIN_KINDS]
     if [stage["kind"] for stage in stages] != CHAIN_KINDS:
         raise SystemExit(f"fineweb.yaml no longer has the stages {CHAIN_KINDS} in this order")

@@ -39,6 +39,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from thresher.cli import main as cli
 from thresher.trainer import train as train_mod
 from thresher.trainer.data import TokenShards
 from thresher.trainer.model import SIZES, padded_vocab_size
@@ -185,7 +186,7 @@ def thresher_tokens_per_s(args, shards: Path, out: Path, device: torch.device) -
     from thresher.trainer.model import Transformer, model_config
 
     total = args.warmup_steps + args.steps
-    argv = ["--data", str(shards), "--out", str(out), "--model", args.model, "--steps", str(total),
+    argv = ["--input", str(shards), "--output", str(out), "--model", args.model, "--steps", str(total),
             "--batch-size", str(args.batch_size), "--grad-accum", "1", "--warmup", "1", "--lr", "6e-4",
             "--log-interval", str(args.steps), "--eval-interval", str(total), "--eval-steps", "1",
             "--ckpt-interval", str(total), "--keep-last", "1", "--device", device.type, "--dtype", args.dtype]
@@ -193,7 +194,7 @@ def thresher_tokens_per_s(args, shards: Path, out: Path, device: torch.device) -
         argv.append("--compile")
     if args.warmup_steps % args.steps:
         raise SystemExit("--warmup-steps must be a multiple of --steps: the trainer logs tokens/s every --steps steps")
-    assert train_mod.main(argv) == 0
+    assert cli(["pretrain", *argv]) == 0
     logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     timed = [r for r in logged if r["split"] == "train" and r["step"] > args.warmup_steps]
     with torch.device("meta"):

@@ -3,7 +3,7 @@
     python benchmarks/domain_adaptation.py [--work DIR] [--base-steps 800] [--adapt-steps 400]
 
 Every stage is thresher's own, on real text from ../shared/data:
-1. documents as curated Parquet (`thresher.schema.DOCUMENT_SCHEMA`, `domain` set):
+1. documents as curated Parquet (`thresher.contracts.schema.DOCUMENT_SCHEMA`, `domain` set):
    general = the presidential inaugural and State of the Union addresses and tiny-shakespeare
    (one speech per document); finance = SEC 10-K and 8-K filings (the items of each filing, from
    the JSON inside the zips) and the FOMC's policy statements and implementation notes;
@@ -38,10 +38,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from thresher.pipelines import shard
-from thresher.pipelines.shard import split_of
-from thresher.schema import DOCUMENT_SCHEMA, to_row
+from thresher.contracts.shards import split_of
+from thresher.contracts.schema import DOCUMENT_SCHEMA, to_row
 from thresher.tokenizer.train import train_tokenizer
-from thresher.trainer import train as train_mod
+from thresher.cli import main as cli
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 VAL_FRACTION = 0.05
@@ -122,13 +122,13 @@ def main(argv=None) -> int:
                   "--log-interval", "50", "--device", "cpu", "--dtype", "fp32"]
 
         def run(out: Path, mix: dict[str, float], steps: int, lr: float, warmup: int, init_from: Path | None = None) -> dict[str, float]:
-            argv = ["--mix", ",".join(f"{d}={shards[d]}:{w}" for d, w in mix.items()), "--out", str(out), "--steps", str(steps),
+            argv = ["--mix", ",".join(f"{d}={shards[d]}:{w}" for d, w in mix.items()), "--output", str(out), "--steps", str(steps),
                     "--lr", str(lr), "--warmup", str(warmup), "--eval-interval", str(steps), "--ckpt-interval", str(steps)]
             if init_from is None:
                 argv += common
             else:
                 argv += [a for a in common if a not in ("--model", "tiny")] + ["--init-from", str(init_from)]
-            assert train_mod.main(argv) == 0
+            assert cli(["pretrain", *argv]) == 0
             return val_losses(out)
 
         t = time.perf_counter()

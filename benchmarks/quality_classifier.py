@@ -3,7 +3,7 @@
     python benchmarks/quality_classifier.py [--negatives-extract full] [--threads 2]
 
 Training set (what `thresher classifier prepare-quality` builds, with the same code):
-- positives, the reference corpus: the embedded demo's good articles (`thresher.demo_data`) and
+- positives, the reference corpus: the embedded demo's good articles (`thresher.demo.data`) and
   the US presidential addresses (nltk: State of the Union 1945-2006, inaugurals 1789-2021), in
   pieces of about 200 words;
 - negatives, random crawl text: every HTML page of the real crawls in ../shared/data (the Common
@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from thresher.classifier import chunk_text, evaluate, iter_documents, score_texts
-from thresher.demo_data import demo_articles, plain_text
+from thresher.classifier_training import chunk_text, evaluate, iter_documents, score_texts
+from thresher.demo.data import demo_articles, plain_text
 from thresher.filters.c4 import C4QualityFilter
 from thresher.filters.fasttext_model import train_supervised
 from thresher.filters.fineweb import FineWebQualityFilter

@@ -4,7 +4,7 @@ A filter maps one document to a `Decision(keep, reason, scores)`. Scoring and de
 separate methods so that thresholds can be re-applied to stored scores without recomputing
 them (dolma's "score, then filter"): `decide(score(doc)) == __call__(doc)`, always.
 
-Documents are plain dicts with the keys of `thresher.schema.DOCUMENT_FIELDS` (at least `text`;
+Documents are plain dicts with the keys of `thresher.contracts.schema.DOCUMENT_FIELDS` (at least `text`;
 `url` and `lang` where known). Filters never import Beam or torch.
 """
 
@@ -29,6 +29,15 @@ class Decision:
 KEEP = Decision(True)
 
 
+class StageError(Exception):
+    """A document a stage cannot process; the chain counts it as errored with `reason`
+    (machine-readable: `binary_body`, `empty_text`, ...)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
 class DocumentFilter:
     """Base class: subclasses set `name` and implement `score` and `decide`."""
 
@@ -45,3 +54,7 @@ class DocumentFilter:
         decision = self.decide(scores)
         decision.scores = dict(scores)
         return decision
+
+    def apply(self, doc: Mapping) -> Decision:
+        """What a chain calls: every stage kind (the extractor too) has this one entry point."""
+        return self(doc)

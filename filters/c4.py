@@ -16,7 +16,7 @@ every filter. Of the stored scores only `sentences` can be re-thresholded withou
 the line rules decide which lines make up the text.
 
 Sentences are counted as datatrove's C4QualityFilter counts them, with spaCy's sentencizer rules
-(`thresher.filters.text.count_sentences`); TFDS used NLTK's Punkt, which needs a model download.
+(`thresher.filters.spacy_words.count_sentences`); TFDS used NLTK's Punkt, which needs a model download.
 
 FineWeb ran datatrove's `C4QualityFilter(filter_no_terminal_punct=False)`, whose other defaults
 differ from TFDS: `C4QualityFilter(min_words_per_line=3, min_num_sentences=5,
@@ -31,8 +31,9 @@ from __future__ import annotations
 import re
 from typing import Mapping, Sequence
 
+from thresher.contracts.recipe import Count
 from thresher.filters.base import Decision, DocumentFilter
-from thresher.filters.text import count_sentences
+from thresher.filters.spacy_words import count_sentences
 
 # TFDS c4_utils constants
 _MIN_WORDS_PER_LINE = 5
@@ -51,9 +52,9 @@ class C4QualityFilter(DocumentFilter):
 
     def __init__(
         self,
-        min_words_per_line: int = _MIN_WORDS_PER_LINE,  # TFDS _MIN_WORDS_PER_LINE (datatrove: 3)
-        min_num_sentences: int = _MIN_NUM_SENTENCES,  # TFDS _MIN_NUM_SENTENCES (datatrove: 5)
-        max_word_length: int = _MAX_WORD_LENGTH,  # TFDS _MAX_WORD_LENGTH
+        min_words_per_line: Count = _MIN_WORDS_PER_LINE,  # TFDS _MIN_WORDS_PER_LINE (datatrove: 3)
+        min_num_sentences: Count = _MIN_NUM_SENTENCES,  # TFDS _MIN_NUM_SENTENCES (datatrove: 5)
+        max_word_length: Count = _MAX_WORD_LENGTH,  # TFDS _MAX_WORD_LENGTH
         end_marks: Sequence[str] = _END_MARKS,  # TFDS _END_MARKS (datatrove adds "'")
         filter_no_terminal_punct: bool = True,  # C4: on; FineWeb: off
     ):

@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 from typing import Mapping
 
+from thresher.contracts.recipe import Share
 from thresher.filters.base import Decision, DocumentFilter
 from thresher.filters.fasttext_model import LABEL_PREFIX, label_probability, load_fasttext, with_prefix
 
@@ -45,7 +46,7 @@ class FastTextClassifierFilter(DocumentFilter):
         self,
         model: str | os.PathLike,
         label: str,  # `hq` or `__label__hq`
-        threshold: float,
+        threshold: Share,
         sha256: str | None = None,
         keep_above: bool = True,
     ):
@@ -91,7 +92,7 @@ class FastTextDomainFilter(FastTextClassifierFilter):
         self,
         model: str | os.PathLike,
         label: str,
-        threshold: float,
+        threshold: Share,
         domain: str | None = None,
         sha256: str | None = None,
         keep_other_domains: bool = False,

@@ -1,18 +1,18 @@
 """HTML bytes -> main text. Decoding and extraction, each failure with a reason.
 
-Three extractors, selectable in the recipe:
+Extractors, selectable in the recipe (their scores and speeds: BENCHMARKS.md, bench_extract.py):
 - `cascade` (the default): resiliparse's main content, read with its headings and links, then
   rules on its lines and blocks (boilerplate line rules, boilerplate blocks skipped inside
   resiliparse's DOM walk, the text cut to its densest run of prose lines: boilerpipe's idea, on
   lines); pages the rules cannot decide (resiliparse fails, or nothing is left after the rules) go
-  to trafilatura (~3% of the evaluation pages). On the extraction benchmark it scores within one point
-  of trafilatura on every score, with better recall and F1, at ~6x its speed (5.1x on real crawl
-  pages, where 5% go to trafilatura; BENCHMARKS.md).
+  to trafilatura. Within a point of trafilatura's scores at several times its speed.
 - `trafilatura`: what FineWeb ran (datatrove's `Trafilatura(favour_precision=True)`), the quality
   reference. We call it with `deduplicate=False`: trafilatura's dedup cache lives per process, so
   with it the output would depend on which worker saw which page first.
-- `resiliparse`: `extract_plain_text(main_content=True)`, ~11x trafilatura's speed, but it keeps
-  ~20 points more boilerplate.
+- `resiliparse`: `extract_plain_text(main_content=True)`, the fastest, but it keeps much more
+  boilerplate.
+- `full`: every visible text block, boilerplate included (raw crawl text, e.g. the negatives of a
+  quality classifier).
 
 No timeout per page (datatrove kills trafilatura after 1 s, which makes its output vary between
 runs); pathological pages are bounded by the record size limit instead.
@@ -24,13 +24,11 @@ import codecs
 import html as html_entities
 import logging
 import re
-from typing import NamedTuple
+from typing import Literal, Mapping, NamedTuple
 
 from resiliparse.parse.encoding import detect_encoding
 
-# Trafilatura's published input bounds (trafilatura/settings.cfg: MAX_FILE_SIZE, MIN_FILE_SIZE).
-MAX_HTML_BYTES = 20_000_000
-MIN_HTML_BYTES = 10
+from thresher.filters.base import Decision, StageError
 
 # How much of a body we look at to tell binary from text: the WHATWG MIME sniffing algorithm
 # reads the first 1,445 bytes ("resource header"); NUL bytes never occur in HTML text.
@@ -38,22 +36,22 @@ SNIFF_BYTES = 1445
 
 
 # Cascade thresholds, tuned on the even-index pages of ../shared/data's two evaluation sets only
-# (benchmarks/bench_extract.py --split dev), reported on the odd-index ones (BENCHMARKS.md).
+# and reported on the odd-index ones; `python benchmarks/bench_extract.py --sweep` reruns each
+# sweep below (the values tried and their scores), BENCHMARKS.md has the results.
 #
-# Blocks resiliparse skips during its one DOM walk (CSS selectors run inside its C code; a Python
-# walk over HTMLTree costs ~20 ms per page, more than trafilatura itself). Class/id substrings:
-# trafilatura's xpaths.py discard tokens that moved the dev scores ("header", "teaser", "sidebar",
-# "menu", "widget", "bar" cost 1-2 points of must-snippets found each and are left out).
+# Blocks resiliparse skips during its one DOM walk (CSS selectors run inside its C code, where a
+# Python walk over the tree would cost more than trafilatura itself). Class/id substrings from
+# trafilatura's xpaths.py discard tokens; those that cost must-snippets found on dev ("header",
+# "teaser", "sidebar", "menu", "widget", "bar") are left out.
 _BOILERPLATE_NAMES = ("newsletter", "author", "footer", "cookie", "share", "social", "related", "breadcrumb",
                       "consent", "subscribe")
 # ... never on the article's own container: WordPress writes the post's tag and category slugs
-# into the <article>'s class ("category-socialmedia", "tag-author-interview"), which a substring
-# test would match, skipping the whole article (dev: +0.5 points found).
+# into the <article>'s class ("category-socialmedia"), which a substring test would match.
 _CONTAINER = ":not(html):not(body):not(article):not(main):not([role=main])"
 _SKIP_SELECTORS = [f'[{attr}*="{name}" i]{_CONTAINER}' for attr in ("class", "id") for name in _BOILERPLATE_NAMES] + [
     "nav", "aside", "footer", "form", "[role=navigation]", "[role=complementary]",
     # Figures and caption blocks: trafilatura drops them too (settings.py MANUALLY_CLEANED,
-    # xpaths.py DISCARD_IMAGE_ELEMENTS); dev: +0.4 points avoided. Block skipping in all: +2.9.
+    # xpaths.py DISCARD_IMAGE_ELEMENTS).
     "figure", "figcaption", '[class*="caption" i]', '[id*="caption" i]',
     # Ruby annotations (furigana over Japanese kanji) are readings, not text: left in, they split
     # every annotated word (trafilatura drops them too).
@@ -62,38 +60,33 @@ _SKIP_SELECTORS = [f'[{attr}*="{name}" i]{_CONTAINER}' for attr in ("class", "id
 # A line whose link text is more than half its text is navigation or a teaser (trafilatura's
 # link-density test uses the same bound for short paragraphs).
 MAX_LINK_SHARE = 0.5
-# Non-heading lines under 3 words that do not end like a sentence are menu items, labels, dates
-# (dev, 2 / 3 / 4 / 5 words: 91.5 / 91.1 / 90.4 / 90.1 must-snippets found, 92.5 / 92.8 / 92.7 /
-# 92.8 must-not avoided).
+# Non-heading lines under this many words that do not end like a sentence are menu items, labels,
+# dates (sweep: fewer words keep more snippets, more words avoid no more boilerplate).
 MIN_LINE_WORDS = 3
 # Copyright notices are boilerplate unless the line is long enough to be prose that mentions it.
 MAX_COPYRIGHT_LINE_WORDS = 30
 # Calls to action and consent notices (newsletter, subscribe, cookies, privacy, share, log in; in
 # English, German, French, Spanish, the eval pages' main languages) are boilerplate in lines under
-# 15 words (dev, no rule / 10 / 15 / 20 words: 92.2 / 92.4 / 92.8 / 92.8 avoided, 91.1 found).
+# this many words (sweep: the most boilerplate avoided at no cost in snippets found).
 MAX_CALL_TO_ACTION_WORDS = 15
 # A "related articles" / comments heading in the second half of the text ends the article.
 TAIL_START = 0.5
 # The densest prose region: a prose line has 12+ words, or 5+ ending like a sentence; the region
-# maximises (prose chars - 4 x other chars) over contiguous lines (dev, penalty 2 / 4 / 8: 91.4 /
-# 91.1 / 91.1 found, 92.3 / 92.8 / 93.1 avoided; held-out 8 costs 0.5 found, so 4 stays) ...
+# maximises (prose chars - penalty x other chars) over contiguous lines (sweep: a larger penalty
+# avoids more but finds less on held-out pages) ...
 PROSE_WORDS = 12
 SHORT_PROSE_WORDS = 5
 NON_PROSE_PENALTY = 4.0
 # ... joined, repeatedly, with the best-scoring prose run before it, and with the best one after
 # it if that scores at least this share of the region so far: tails hold teaser and comment prose,
-# heads rarely do
-# (dev, 0.08 / 0.15 / 0.25 / 0.4: 91.2 / 91.1 / 90.8 / 90.6 found, 92.6 / 92.8 / 93.0 / 93.0
-# avoided, token recall 87.9 / 87.9 / 87.2 / 87.2) ...
+# heads rarely do (sweep: the balance of snippets found and avoided) ...
 MIN_TAIL_RUN_SHARE = 0.15
-# ... when the lines between them are at most this multiple of the two runs' prose score (dev:
-# 1 / 2 / 4 score the same within 0.3 points).
+# ... when the lines between them are at most this multiple of the two runs' prose score (sweep:
+# flat between 1 and 4).
 MAX_GAP_RATIO = 2.0
 # A region that would leave out more than this share of the text is not trusted: an article split
-# by a list, table, recipe or code block looks the same (dev, 0.3 / 0.4 / 0.5 / 1.0: 91.3 / 91.1
-# / 91.1 / 90.6 found, 92.7 / 92.8 / 92.8 / 93.1 avoided). The page then keeps all its lines:
-# sending it to trafilatura instead scores +0.3 found and +0.2 avoided on dev, but 5.0% of pages,
-# not 2.7%, then pay for trafilatura (~4x its speed overall instead of ~6x).
+# by a list, table, recipe or code block looks the same. The page then keeps all its lines
+# (sending it to trafilatura instead scores a little higher but costs twice the pages' time).
 MAX_REGION_CUT = 0.4
 
 # Sentence ends, with the CJK (。！？), Devanagari (।) and Arabic (؟ ۔) ones.
@@ -131,12 +124,8 @@ class _Line(NamedTuple):
     prose: bool
 
 
-class ExtractionError(Exception):
+class ExtractionError(StageError):
     """A page that cannot become text; `reason` is machine-readable (`binary_body`, ...)."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 def _codec(name: str | None) -> str | None:
@@ -176,9 +165,14 @@ def decode_html(payload: bytes, declared_charset: str | None = None) -> str:
 class Extractor:
     """`Extractor("cascade" | "trafilatura" | "resiliparse")(html) -> text` (empty when nothing found)."""
 
-    METHODS = ("cascade", "trafilatura", "resiliparse")
+    METHODS = ("cascade", "trafilatura", "resiliparse", "full")
 
-    def __init__(self, method: str = "cascade", favor_precision: bool = True, include_tables: bool = True):
+    def __init__(
+        self,
+        method: Literal["cascade", "trafilatura", "resiliparse", "full"] = "cascade",
+        favor_precision: bool = True,
+        include_tables: bool = True,
+    ):
         if method not in self.METHODS:
             raise ValueError(f"unknown extractor {method!r}; choose one of {self.METHODS}")
         self.method = method
@@ -190,15 +184,28 @@ class Extractor:
         self.include_tables = include_tables
 
     def __call__(self, html: str, url: str | None = None) -> str:
-        if self.method == "resiliparse":
+        if self.method in ("resiliparse", "full"):
             from resiliparse.extract.html2text import extract_plain_text
 
-            return extract_plain_text(html, main_content=True, alt_texts=False, list_bullets=False).strip()
+            # full: every visible text block, navigation and boilerplate included (raw crawl text,
+            # the negatives of a quality classifier)
+            main = self.method == "resiliparse"
+            return extract_plain_text(html, main_content=main, alt_texts=False, list_bullets=False).strip()
         if self.method == "cascade":
             text = self.cascade_text(html)
             if text is not None:
                 return text
         return self._trafilatura(html, url)
+
+    def apply(self, doc: Mapping) -> Decision:
+        """The extract stage of a chain: a document's text from its HTML `payload` (WET, JSONL and
+        Parquet records come with text); no text is an error, `empty_text`."""
+        text = doc["text"]
+        if text is None:  # WARC: HTML bytes
+            text = self(decode_html(doc["payload"], doc.get("charset")), url=doc["url"])
+        if not text.strip():
+            raise ExtractionError("empty_text")
+        return Decision(True, fields={"text": text, "payload": None})
 
     def _trafilatura(self, html: str, url: str | None) -> str:
         import trafilatura
@@ -231,11 +238,9 @@ class Extractor:
             return None
         lines = Extractor._kept_lines(marked)
         # Nothing left: resiliparse missed the article, or the page is all links (a listing, a home
-        # page). Only trafilatura can tell; giving up here costs 1.5-4 points of token precision.
-        # A page the rules cut down to a few lines is decided here, though: sending pages where
-        # they dropped over 40% of the text to trafilatura too moved dev's scores by 0.2 points,
-        # held-out's by none, and sent 8 of 16 real Common Crawl pages (listings, video indexes)
-        # to trafilatura instead of 3 (1.4x instead of 2.7x its speed on them).
+        # page). Only trafilatura can tell. A page the rules cut down to a few lines is decided
+        # here, though: on real crawl pages (listings, video indexes) sending those to trafilatura
+        # too halved the cascade's speed for no measurable gain (BENCHMARKS.md).
         if not lines:
             return None
         start, end = Extractor._densest_prose_region(lines)
@@ -260,15 +265,14 @@ class Extractor:
         kept: list[_Line] = []
         for i, (heading, text, boilerplate) in enumerate(lines):
             # A heading right above dropped lines labels a link box ("Unsere Partner", "Neueste
-            # Artikel"): dev +0.4 points avoided, -0.2 found.
+            # Artikel").
             if boilerplate or (heading and i + 1 < len(lines) and lines[i + 1][2]):
                 continue
             words = len(_WORD.findall(text))
             prose = not heading and (words >= PROSE_WORDS or (words >= SHORT_PROSE_WORDS and text[-1] in _PROSE_END))
             kept.append(_Line(heading, text, prose))
         # A heading stays only if body text follows it: of two headings in a row (a title over a
-        # section heading) only the second stays; keeping both scored 0.3 points more found and 0.3
-        # fewer avoided on dev, 0.5 fewer avoided held-out.
+        # section heading) only the second stays (keeping both lets more boilerplate through).
         kept = [line for i, line in enumerate(kept) if not line.heading or (i + 1 < len(kept) and not kept[i + 1].heading)]
         for i in range(int(TAIL_START * len(kept)), len(kept)):
             line = kept[i]

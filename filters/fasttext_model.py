@@ -17,7 +17,7 @@ Three things every caller needs are handled once:
 - Lone surrogates (text decoded with errors="surrogateescape") cannot be encoded as UTF-8 and
   become U+FFFD.
 - Models load from a local path or a remote URL (https, gs://, s3://; fetched into a local cache
-  by `thresher.remote`, imported only then), once per process, optionally checked against a sha256.
+  by `thresher.contracts.files`, imported only then), once per process, optionally checked against a sha256.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def load_fasttext(path: str | os.PathLike, sha256: str | None = None):
     """
     path = os.fspath(path)
     if "://" in path:
-        from thresher.remote import fetch, is_remote
+        from thresher.contracts.files import fetch, is_remote
 
         if is_remote(path):
             path = str(fetch(path, sha256))  # fetch verifies the download itself
@@ -59,7 +59,7 @@ def load_fasttext(path: str | os.PathLike, sha256: str | None = None):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"fastText model not found: {path}")
     if sha256:
-        from thresher.remote import verify_sha256
+        from thresher.contracts.files import verify_sha256
 
         verify_sha256(path, sha256)
     return fasttext_new.load_model(path)

@@ -8,7 +8,7 @@ FineWeb ran (datatrove's examples/fineweb.py uses `FineWebQualityFilter()` as is
 - `list_ratio`: newlines per word, at most 0.3 (long lists of short items).
 
 All four signals are always scored (datatrove stops at the first failing rule); `decide` applies
-them in datatrove's order. Words are counted (`thresher.filters.text.count_words`, the number of
+them in datatrove's order. Words are counted (`thresher.filters.spacy_words.count_words`, the number of
 `split_words` tokens) with the document's language.
 """
 
@@ -18,8 +18,9 @@ from collections import Counter
 from itertools import repeat
 from typing import Mapping
 
+from thresher.contracts.recipe import Count, NonNegative, Share
 from thresher.filters.base import Decision, DocumentFilter
-from thresher.filters.text import TERMINAL_PUNCTUATION, count_words
+from thresher.filters.spacy_words import TERMINAL_PUNCTUATION, count_words
 
 
 class FineWebQualityFilter(DocumentFilter):
@@ -27,11 +28,11 @@ class FineWebQualityFilter(DocumentFilter):
 
     def __init__(
         self,
-        line_punct_thr: float = 0.12,  # FineWeb: keep if >= 12% of lines end in punctuation
-        short_line_thr: float = 0.67,  # FineWeb: drop if > 67% of lines are short
-        short_line_length: int = 30,  # FineWeb: "short" is at most 30 characters
-        char_duplicates_ratio: float = 0.01,  # FineWeb's run (datatrove default): <= 1% chars in repeated lines
-        new_line_ratio: float = 0.3,  # FineWeb's run (datatrove default): <= 0.3 newlines per word
+        line_punct_thr: Share = 0.12,  # FineWeb: keep if >= 12% of lines end in punctuation
+        short_line_thr: NonNegative = 0.67,  # FineWeb: drop if > 67% of lines are short
+        short_line_length: Count = 30,  # FineWeb: "short" is at most 30 characters
+        char_duplicates_ratio: Share = 0.01,  # FineWeb's run (datatrove default): <= 1% chars in repeated lines
+        new_line_ratio: NonNegative = 0.3,  # FineWeb's run (datatrove default): <= 0.3 newlines per word
     ):
         self.line_punct_thr = line_punct_thr
         self.short_line_thr = short_line_thr

@@ -1,7 +1,7 @@
 """Gopher's heuristic filters (Rae et al. 2021, "Scaling Language Models: Methods, Analysis & Insights
 from Training Gopher", appendix A.1.1 and table A1), computed exactly as datatrove 0.10.1 computes
 them (`datatrove/pipeline/filters/gopher_{quality,repetition}_filter.py`), with the same reason
-strings, but on `thresher.filters.text.split_words` instead of spaCy.
+strings, but on `thresher.filters.spacy_words.split_words` instead of spaCy.
 
 Both filters score every signal of a document (datatrove stops at the first failing rule) so that
 stored scores can be re-thresholded; `decide` applies the rules in datatrove's order, so the reason
@@ -11,7 +11,7 @@ reads 0 as off for these rules; here 0 is a threshold like any other).
 Words are split with the document's language (`doc["lang"]`, English when unknown); the thresholds
 are Gopher's, which were set for English. The stop words are Gopher's English list; neither the
 paper nor datatrove publishes lists for other languages, but FineWeb-2 does, with its own thresholds
-per language: the `fineweb2/<lang>` recipes (thresher/recipes/fineweb2/, e.g. `fineweb2/deu_Latn`)
+per language: the `fineweb2/<lang>` recipes (filters/recipes/fineweb2/, e.g. `fineweb2/deu_Latn`)
 pass them (`stop_words=`, `min_alpha_words_ratio=`, ...) for the languages thresher ships them for.
 """
 
@@ -23,8 +23,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from thresher.contracts.recipe import Count, NonNegative, Share
 from thresher.filters.base import Decision, DocumentFilter
-from thresher.filters.text import PUNCTUATION, split_lines, split_paragraphs, split_words
+from thresher.filters.spacy_words import PUNCTUATION, split_lines, split_paragraphs, split_words
 
 # Gopher's stop words (paper, A.1.1: "at least two of the following English words: the, be, to, of,
 # and, that, have, with"); datatrove's STOP_WORDS. Matched case-sensitively, as datatrove does.
@@ -39,15 +40,15 @@ class GopherQualityFilter(DocumentFilter):
 
     def __init__(
         self,
-        min_doc_words: int | None = 50,  # Gopher A.1.1: "fewer than 50 ... words"
-        max_doc_words: int | None = 100_000,  # Gopher A.1.1: "or more than 100,000 words"
-        min_avg_word_length: float | None = 3,  # Gopher A.1.1: "mean word length outside 3 to 10"
-        max_avg_word_length: float | None = 10,
-        max_symbol_word_ratio: float | None = 0.1,  # Gopher A.1.1: "# or ... ratio greater than 0.1"
-        max_bullet_lines_ratio: float | None = 0.9,  # Gopher A.1.1: "more than 90% of lines starting with a bullet"
-        max_ellipsis_lines_ratio: float | None = 0.3,  # Gopher A.1.1: "more than 30% ending with an ellipsis"
-        min_alpha_words_ratio: float | None = 0.8,  # Gopher A.1.1: "80% of words ... at least one alphabetic"
-        min_stop_words: int | None = 2,  # Gopher A.1.1: "at least two of the following English words"
+        min_doc_words: Count | None = 50,  # Gopher A.1.1: "fewer than 50 ... words"
+        max_doc_words: Count | None = 100_000,  # Gopher A.1.1: "or more than 100,000 words"
+        min_avg_word_length: NonNegative | None = 3,  # Gopher A.1.1: "mean word length outside 3 to 10"
+        max_avg_word_length: NonNegative | None = 10,
+        max_symbol_word_ratio: NonNegative | None = 0.1,  # Gopher A.1.1: "# or ... ratio greater than 0.1"
+        max_bullet_lines_ratio: Share | None = 0.9,  # Gopher A.1.1: "more than 90% of lines starting with a bullet"
+        max_ellipsis_lines_ratio: Share | None = 0.3,  # Gopher A.1.1: "more than 30% ending with an ellipsis"
+        min_alpha_words_ratio: Share | None = 0.8,  # Gopher A.1.1: "80% of words ... at least one alphabetic"
+        min_stop_words: Count | None = 2,  # Gopher A.1.1: "at least two of the following English words"
         stop_words: Sequence[str] = GOPHER_STOP_WORDS,
     ):
         self.min_doc_words = min_doc_words
@@ -247,14 +248,14 @@ class GopherRepetitionFilter(DocumentFilter):
 
     def __init__(
         self,
-        dup_line_frac: float | None = 0.3,  # Gopher table A1: duplicate line fraction
-        dup_para_frac: float | None = 0.3,  # duplicate paragraph fraction
-        dup_line_char_frac: float | None = 0.2,  # duplicate line character fraction
-        dup_para_char_frac: float | None = 0.2,  # duplicate paragraph character fraction
+        dup_line_frac: Share | None = 0.3,  # Gopher table A1: duplicate line fraction
+        dup_para_frac: Share | None = 0.3,  # duplicate paragraph fraction
+        dup_line_char_frac: Share | None = 0.2,  # duplicate line character fraction
+        dup_para_char_frac: Share | None = 0.2,  # duplicate paragraph character fraction
         # Gopher table A1: top 2-, 3-, 4-gram character fraction
-        top_n_grams: Sequence[tuple[int, float]] = ((2, 0.2), (3, 0.18), (4, 0.16)),
+        top_n_grams: Sequence[tuple[Count, Share]] = ((2, 0.2), (3, 0.18), (4, 0.16)),
         # Gopher table A1: duplicate 5- to 10-gram character fraction
-        dup_n_grams: Sequence[tuple[int, float]] = (
+        dup_n_grams: Sequence[tuple[Count, Share]] = (
             (5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10),
         ),
     ):

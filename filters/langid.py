@@ -10,6 +10,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Mapping, Sequence
 
+from thresher.contracts.recipe import Share
 from thresher.filters.base import Decision, DocumentFilter
 from thresher.filters.fasttext_model import load_fasttext, predict
 
@@ -21,7 +22,7 @@ def lid176_path() -> str:
 class LanguageFilter(DocumentFilter):
     name = "language"
 
-    def __init__(self, languages: Sequence[str] | None = ("en",), threshold: float = 0.65, model_path: str | None = None):
+    def __init__(self, languages: Sequence[str] | None = ("en",), threshold: Share = 0.65, model_path: str | None = None):
         # languages=None keeps every language above the threshold.
         self.languages = frozenset(languages) if languages else None
         self.threshold = threshold
@@ -29,7 +30,7 @@ class LanguageFilter(DocumentFilter):
 
     @classmethod
     def for_decide(
-        cls, languages: Sequence[str] | None = ("en",), threshold: float = 0.65, model_path: str | None = None
+        cls, languages: Sequence[str] | None = ("en",), threshold: Share = 0.65, model_path: str | None = None
     ) -> LanguageFilter:
         """A filter that can only `decide` on stored scores (`thresher refilter`): no model is loaded."""
         self = cls.__new__(cls)

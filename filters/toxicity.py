@@ -19,8 +19,9 @@ import importlib.resources
 import os
 import re
 from functools import lru_cache
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
+from thresher.contracts.recipe import Count, Share
 from thresher.filters.base import Decision, DocumentFilter
 from thresher.filters.fasttext_model import load_fasttext, predict
 
@@ -63,9 +64,9 @@ class BadWordsFilter(DocumentFilter):
 
     def __init__(
         self,
-        max_bad_words: int | None = 0,  # C4 (Raffel et al. 2020): drop any page with a listed word
-        max_bad_word_ratio: float | None = None,  # off: no published value
-        words: Iterable[str] | None = None,  # None: better_profanity's list
+        max_bad_words: Count | None = 0,  # C4 (Raffel et al. 2020): drop any page with a listed word
+        max_bad_word_ratio: Share | None = None,  # off: no published value
+        words: Sequence[str] | None = None,  # None: better_profanity's list
     ):
         self.max_bad_words = max_bad_words
         self.max_bad_word_ratio = max_bad_word_ratio
@@ -95,7 +96,7 @@ class FastTextToxicityFilter(DocumentFilter):
 
     name = "fasttext_toxicity"
 
-    def __init__(self, model_path: str | os.PathLike, label: str, threshold: float):
+    def __init__(self, model_path: str | os.PathLike, label: str, threshold: Share):
         self.model_path = os.fspath(model_path)
         self.label = label
         self.threshold = threshold

@@ -30,10 +30,11 @@ import importlib.resources
 import re
 import tarfile
 from functools import lru_cache
-from typing import Iterable, Mapping, NamedTuple
+from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
 
+from thresher.contracts.recipe import Count
 from thresher.filters.base import Decision, DocumentFilter
 
 _NON_ALNUM = re.compile(r"[^a-zA-Z0-9]+")  # datatrove url_filter.normalizer
@@ -112,9 +113,9 @@ class URLBlocklistFilter(DocumentFilter):
 
     def __init__(
         self,
-        soft_word_threshold: int = 2,  # datatrove URLFilter default, as FineWeb ran it
-        extra_domains: Iterable[str] = (),
-        extra_urls: Iterable[str] = (),
+        soft_word_threshold: Count = 2,  # datatrove URLFilter default, as FineWeb ran it
+        extra_domains: Sequence[str] = (),
+        extra_urls: Sequence[str] = (),
     ):
         self.soft_word_threshold = soft_word_threshold
         self.extra_domains = frozenset(d.strip().lower() for d in extra_domains)

@@ -18,3 +18,16 @@ def pipeline_options(beam_args: list[str] | None) -> PipelineOptions:
     if standard.runner in (None, "DirectRunner"):
         standard.runner = "FnApiRunner"
     return options
+
+
+def local_workers(workers: int | None, beam_args: list[str]) -> list[str]:
+    """Beam options for `--workers N` on a local runner: N worker processes (one runs in-process).
+    Nothing when N is not given, when the user set Beam's own options, or on a remote runner
+    (Dataflow sizes its pool with --num_workers / --max_num_workers)."""
+    if workers is None or any(a.startswith(("--direct_num_workers", "--direct_running_mode")) for a in beam_args):
+        return []
+    if PipelineOptions(beam_args).view_as(StandardOptions).runner not in (None, "DirectRunner", "FnApiRunner"):
+        return []
+    if workers <= 1:
+        return ["--direct_num_workers=1"]
+    return ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]

@@ -21,7 +21,7 @@ from typing import IO, Iterator
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
-from thresher.filters.extract import MAX_HTML_BYTES
+from thresher.contracts.recipe import MAX_RECORD_BYTES
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 DOCUMENT_RECORD_TYPES = WarcRecordType.response | WarcRecordType.resource | WarcRecordType.conversion
@@ -73,7 +73,7 @@ def _stream_error_reason(exc: BaseException) -> str:
     return "corrupt_record"
 
 
-def read_records(path: str, raw: IO[bytes], max_record_bytes: int = MAX_HTML_BYTES) -> Iterator[dict]:
+def read_records(path: str, raw: IO[bytes], max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[dict]:
     """Yield one dict per input document of `path` (opened as `raw`, undecompressed bytes)."""
     try:
         fmt = detect_format(path)

@@ -9,7 +9,7 @@ stripped). Nothing is extracted, identified or scored again: it costs a pass ove
 filters are built with `for_decide` where they have one (LanguageFilter: no fastText model).
 
 Outputs under --output, as curate writes them:
-  curated/part-*.parquet   the documents that pass (thresher.schema.DOCUMENT_SCHEMA), rows unchanged
+  curated/part-*.parquet   the documents that pass (thresher.contracts.schema.DOCUMENT_SCHEMA), rows unchanged
                            but for fields a stage's `decide` sets (a domain label)
   stats.json               the funnel (contract 4): `read`, then the re-applied stages; plus
                            `skipped_stages`. Its `bytes` are 0: the input is Parquet rows, not
@@ -48,20 +48,13 @@ Beam options pass straight through, as for curate (`--runner DataflowRunner ...`
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import logging
-import sys
-
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 
-from thresher.filters.base import DocumentFilter
-from thresher.filters.chain import READ_STAGE, Outcome, text_size
-from thresher.pipelines.curate import FunnelCombineFn, _counter, _stats_json, count_outcome, report, run_pipeline, write_outputs
-from thresher.recipe import STAGE_KINDS, Recipe, StageSpec, load_recipe, parse_recipe
-from thresher.schema import to_row
-from thresher.stats import summarize
+from thresher import __version__
+from thresher.contracts.recipe import Recipe
+from thresher.contracts.schema import READ_STAGE, Outcome, text_size
+from thresher.filters.registry import build_decider, load_recipe, parse_recipe
+from thresher.pipelines.transforms import OutcomeCounters, WriteRun, run_pipeline
 
 NAMESPACE = "thresher.refilter"
 # Stage kinds with nothing to re-decide, and why.
@@ -75,20 +68,12 @@ NO_SCORES_REASON = "no_stored_scores"
 MISSING_SCORE = "missing_score"
 
 
-def decider(spec: StageSpec) -> DocumentFilter:
-    """The stage's filter, built to decide only: through the class's `for_decide` where it has one,
-    so that nothing only `score` needs (a fastText model) is loaded."""
-    module, _, name = STAGE_KINDS[spec.kind].partition(":")
-    cls = getattr(importlib.import_module(module), name)
-    return cls.for_decide(**spec.options) if hasattr(cls, "for_decide") else spec.build()
-
-
 class Redecider:
     """Re-applies a recipe's decisions to one stored document. Plain Python, like DocumentChain;
     the pipeline wraps it, tests call it directly."""
 
     def __init__(self, recipe: Recipe):
-        self.stages = [(s.name, decider(s)) for s in recipe.stages if s.kind not in NO_DECISION]
+        self.stages = [(s.name, build_decider(s)) for s in recipe.stages if s.kind not in NO_DECISION]
         self.stage_names = [READ_STAGE] + [name for name, _ in self.stages]
 
     def process(self, row: dict) -> tuple[Outcome, list[str]]:
@@ -122,25 +107,22 @@ class Redecider:
 
 
 class Redecide(beam.DoFn):
-    """Parquet row -> Outcome: kept on the main output, dropped / errored / unchecked stage names tagged."""
+    """Parquet row -> Outcome; the stage names it passed unchecked on the `unchecked` output."""
 
     def __init__(self, recipe: dict):
         self.recipe_dict = recipe
 
     def setup(self):
         self.redecider = Redecider(parse_recipe(self.recipe_dict))
-        self.counters = {}
+        self.counters = OutcomeCounters(NAMESPACE)
 
     def process(self, row):
         outcome, unchecked = self.redecider.process(row)
-        count_outcome(self.counters, self.redecider.stage_names, outcome, NAMESPACE)
+        self.counters.count(self.redecider.stage_names, outcome)
         for name in unchecked:
-            _counter(self.counters, f"{name}.{NO_SCORES_REASON}", NAMESPACE).inc()
+            self.counters.inc(f"{name}.{NO_SCORES_REASON}")
             yield beam.pvalue.TaggedOutput("unchecked", name)
-        if outcome.status == "kept":
-            yield outcome
-        else:
-            yield beam.pvalue.TaggedOutput(outcome.status, outcome)
+        yield outcome
 
 
 def skipped_stages(recipe: Recipe, unchecked: dict[str, int]) -> list[dict]:
@@ -154,62 +136,26 @@ def skipped_stages(recipe: Recipe, unchecked: dict[str, int]) -> list[dict]:
     return skipped
 
 
-def _refilter_stats_json(funnel, unchecked: dict, stage_names: list[str], recipe_dict: dict, inputs: list[str]) -> str:
-    extra = {"skipped_stages": skipped_stages(parse_recipe(recipe_dict), unchecked)}
-    return _stats_json(funnel, 0, stage_names, recipe_dict, inputs, pipeline="refilter", extra=extra)
-
-
 def build_pipeline(p: beam.Pipeline, inputs: list[str], output: str, recipe: Recipe) -> None:
     recipe_dict = recipe.to_dict()
     stage_names = [READ_STAGE] + [s.name for s in recipe.stages if s.kind not in NO_DECISION]
-    stage_index = {name: i for i, name in enumerate(stage_names)}
 
     rows = p | "Patterns" >> beam.Create(inputs) | "ReadParquet" >> beam.io.ReadAllFromParquet()
-    decided = rows | "Redecide" >> beam.ParDo(Redecide(recipe_dict)).with_outputs(
-        "dropped", "errored", "unchecked", main="kept"
-    )
+    decided = rows | "Redecide" >> beam.ParDo(Redecide(recipe_dict)).with_outputs("unchecked", main="outcomes")
     unchecked = decided.unchecked | "CountUnchecked" >> beam.combiners.Count.PerElement()
-    (
-        (decided.kept, decided.dropped, decided.errored)
-        | "All" >> beam.Flatten()
-        | "Summary" >> beam.Map(summarize, stage_index)
-        | "Funnel" >> beam.CombineGlobally(FunnelCombineFn())
-        | "StatsJson" >> beam.Map(_refilter_stats_json, beam.pvalue.AsDict(unchecked), stage_names, recipe_dict, inputs)
-        | "WriteStats" >> beam.io.WriteToText(
-            FileSystems.join(output, "stats"), file_name_suffix=".json", num_shards=1, shard_name_template=""
+    extra = (
+        p
+        | "One" >> beam.Create([None])
+        | "Skipped"
+        >> beam.Map(
+            lambda _, counts: {"non_document_records": 0, "skipped_stages": skipped_stages(recipe, counts)},
+            beam.pvalue.AsDict(unchecked),
         )
     )
-    write_outputs(decided.kept | "ToRow" >> beam.Map(lambda o: to_row(o.doc)), decided.errored, decided.dropped,
-                  output, recipe.exclusion_samples)
-
-
-def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
-    parser = argparse.ArgumentParser(
-        prog="thresher refilter",
-        description="Re-apply a recipe's thresholds to the scores stored in curated Parquet, without recomputing them. "
-        "Unknown options are Beam PipelineOptions (--runner, --project, --direct_num_workers, ...).",
-    )
-    parser.add_argument("--input", action="append", required=True,
-                        help="curated Parquet (RUN/curated/*.parquet): file, glob or any Beam FileSystems path; "
-                        "repeat for several")
-    parser.add_argument("--output", required=True, help="new run directory (local or gs://)")
-    parser.add_argument("--recipe", required=True,
-                        help="built-in recipe name or a recipe .yaml; its stage names must match the input run's")
-    return parser.parse_known_args(argv)
+    header = {"pipeline": "refilter", "thresher_version": __version__, "inputs": inputs, "recipe": recipe_dict}
+    decided.outcomes | "Write" >> WriteRun(output, stage_names, header, extra, recipe.exclusion_samples)
 
 
 def run(inputs: list[str], output: str, recipe: Recipe | str, beam_args: list[str] | None = None) -> dict | None:
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     return run_pipeline(lambda p: build_pipeline(p, inputs, output, recipe), output, beam_args)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args, beam_args = parse_args(sys.argv[1:] if argv is None else argv)
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
-    stats = run(args.input, args.output, args.recipe, beam_args)
-    if stats is None:
-        return 0
-    for skipped in stats["skipped_stages"]:
-        if skipped["reason"] == NO_SCORES_REASON:
-            print(f"WARNING: stage {skipped['name']}: {skipped['detail']}", file=sys.stderr)
-    return report(stats, args.output)

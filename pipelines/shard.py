@@ -30,7 +30,6 @@ Paths go through Beam's FileSystems, so gs:// works where apache-beam[gcp] is in
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -41,6 +40,7 @@ import pyarrow as pa
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from thresher.contracts.shards import FORMAT, FORMAT_VERSION, MANIFEST_FILE, SPLITS, shard_path, shard_schema, split_of
 from thresher.pipelines.options import pipeline_options
 from thresher.tokenizer.encode import (
     EOS_TOKEN,
@@ -50,9 +50,6 @@ from thresher.tokenizer.encode import (
     tokenizer_paths,
 )
 
-FORMAT = "thresher-shards"
-FORMAT_VERSION = 1
-SPLITS = ("train", "val")
 NAMESPACE = "thresher.shard"
 
 # GPT-2's context length (nanoGPT's block_size).
@@ -67,21 +64,8 @@ SHARD_TOKENS = 10**8
 # Packing groups per split: enough parallel groups for a few dozen workers. Each bucket is held
 # in one worker's memory (1/64 of a 10B-token corpus is 300 MB of uint16) and drops < one row.
 DEFAULT_PACKING_BUCKETS = 64
-# Contract 5: the split hash is taken modulo 10,000 (val_fraction has 1e-4 resolution).
-SPLIT_MODULUS = 10_000
 # Documents per encode_batch call: enough for the Rust encoder to use every core of a worker.
 TOKENIZE_BATCH = 1024
-
-
-def split_bucket(doc_id: str) -> int:
-    """Contract 5: blake2b(id) mod 10,000; blake2b is the default 64-byte digest of the UTF-8 id,
-    read as a big-endian integer."""
-    return int.from_bytes(hashlib.blake2b(doc_id.encode("utf-8")).digest(), "big") % SPLIT_MODULUS
-
-
-def split_of(doc_id: str, val_fraction: float) -> str:
-    """Contract 5: `val` if split_bucket(id) < val_fraction * 10,000."""
-    return "val" if split_bucket(doc_id) < val_fraction * SPLIT_MODULUS else "train"
 
 
 def packing_bucket(doc_id: str, packing_buckets: int) -> int:
@@ -98,10 +82,6 @@ def shuffle_key(seed: int, split: str, bucket: int, row_index: int) -> int:
         f"{split}/{bucket}/{row_index}".encode(), digest_size=8, key=str(seed).encode()
     ).digest()
     return int.from_bytes(digest, "big")
-
-
-def shard_path(split: str, index: int) -> str:
-    return f"{split}/shard-{index:05d}.arrow"
 
 
 def load_encoder(tokenizer: str) -> DocumentEncoder:
@@ -213,10 +193,7 @@ class WriteShard(beam.DoFn):
         rows = [row for _, row in sorted(keyed_rows)]
         tokens = np.frombuffer(b"".join(rows), dtype=self.dtype)
         column = pa.FixedSizeListArray.from_arrays(pa.array(tokens), self.row_length)
-        schema = pa.schema(
-            [pa.field("tokens", column.type, nullable=False)],
-            metadata={**self.schema_metadata, "split": split},
-        )
+        schema = shard_schema(self.dtype, self.row_length, {**self.schema_metadata, "split": split})
         sink = pa.BufferOutputStream()
         with pa.ipc.new_file(sink, schema) as writer:
             writer.write_batch(pa.record_batch([column], schema=schema))
@@ -248,13 +225,13 @@ def _write_manifest(shards: list, header: dict, split_stats: dict, output: str) 
         }
     manifest = {**header, "splits": splits}
     _write_bytes(
-        FileSystems.join(output, "manifest.json"), (json.dumps(manifest, indent=2) + "\n").encode()
+        FileSystems.join(output, MANIFEST_FILE), (json.dumps(manifest, indent=2) + "\n").encode()
     )
 
 
 def build_pipeline(
     pipeline: beam.Pipeline,
-    input_pattern: str,
+    inputs: str | list[str],
     tokenizer: str,
     output: str,
     sequence_length: int = DEFAULT_SEQUENCE_LENGTH,
@@ -265,7 +242,8 @@ def build_pipeline(
     source: str | None = None,
 ) -> None:
     """Add the shard pipeline to `pipeline`. `rows_per_shard` defaults to SHARD_TOKENS // row
-    length; `source` (the manifest's name for the shard set) to the input pattern."""
+    length; `source` (the manifest's name for the shard set) to the input patterns."""
+    inputs = [inputs] if isinstance(inputs, str) else list(inputs)
     if sequence_length < 1:
         raise ValueError(f"sequence_length must be >= 1, got {sequence_length}")
     if not 0.0 <= val_fraction <= 1.0:
@@ -291,7 +269,7 @@ def build_pipeline(
         "dtype": dtype,
         "shuffle_seed": seed,
         "val_fraction": val_fraction,
-        "source": source or input_pattern,
+        "source": source or ",".join(inputs),
     }
     schema_metadata = {
         "format": FORMAT,
@@ -303,7 +281,8 @@ def build_pipeline(
 
     tokenized = (
         pipeline
-        | "Read" >> beam.io.ReadFromParquet(input_pattern, columns=["id", "text"])
+        | "Patterns" >> beam.Create(inputs)
+        | "Read" >> beam.io.ReadAllFromParquet(columns=["id", "text"])
         | "Batch" >> beam.BatchElements(max_batch_size=TOKENIZE_BATCH)
         | "Tokenize"
         >> beam.ParDo(TokenizeDocuments(tokenizer, encoder.sha256, val_fraction, packing_buckets))
@@ -332,13 +311,13 @@ def build_pipeline(
 
 
 def run(
-    input_pattern: str, tokenizer: str, output: str, beam_args: list[str] | None = None, **kwargs
+    inputs: str | list[str], tokenizer: str, output: str, beam_args: list[str] | None = None, **kwargs
 ) -> dict:
     """Build and run the pipeline; returns the manifest it wrote. `kwargs` go to build_pipeline."""
     options = pipeline_options(beam_args)
     with beam.Pipeline(options=options) as pipeline:
-        build_pipeline(pipeline, input_pattern, tokenizer, output, **kwargs)
-    with FileSystems.open(FileSystems.join(output, "manifest.json")) as f:
+        build_pipeline(pipeline, inputs, tokenizer, output, **kwargs)
+    with FileSystems.open(FileSystems.join(output, MANIFEST_FILE)) as f:
         manifest = json.load(f)
     print(summary(manifest, output))
     return manifest
@@ -355,56 +334,21 @@ def summary(manifest: dict, output: str) -> str:
     return f"wrote {manifest['dtype']} token shards to {output} ({'; '.join(parts)})"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="thresher shard", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--input", required=True, help="curated Parquet glob (local or gs://)")
-    parser.add_argument("--tokenizer", required=True, help="tokenizer folder or tokenizer.json")
-    parser.add_argument("--output", required=True, help="shard folder: manifest.json, train/, val/")
-    parser.add_argument(
-        "--sequence-length",
-        type=int,
-        default=DEFAULT_SEQUENCE_LENGTH,
-        help="tokens per training example; rows hold one more (default: %(default)s, GPT-2's)",
-    )
-    parser.add_argument(
-        "--val-fraction",
-        type=float,
-        default=DEFAULT_VAL_FRACTION,
-        help="share of documents in the val split (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--seed", type=int, default=DEFAULT_SEED, help="shuffle seed (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--rows-per-shard",
-        type=int,
-        default=None,
-        help=f"target rows per shard (default: {SHARD_TOKENS:,} tokens' worth, as llm.c)",
-    )
-    parser.add_argument(
-        "--packing-buckets",
-        type=int,
-        default=DEFAULT_PACKING_BUCKETS,
-        help="parallel packing groups per split; each drops < 1 row (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--source", default=None, help="name of the shard set in the manifest (default: --input)"
-    )
-    args, beam_args = parser.parse_known_args(argv)
-    run(
-        args.input,
-        args.tokenizer,
-        args.output,
-        beam_args,
-        sequence_length=args.sequence_length,
-        val_fraction=args.val_fraction,
-        seed=args.seed,
-        rows_per_shard=args.rows_per_shard,
-        packing_buckets=args.packing_buckets,
-        source=args.source,
-    )
-    return 0
+def add_arguments(parser) -> None:
+    """`thresher shard`'s own options (the CLI adds --input, --tokenizer, --output, --workers)."""
+    parser.add_argument("--sequence-length", type=int, default=DEFAULT_SEQUENCE_LENGTH,
+                        help="tokens per training example; rows hold one more (default: %(default)s, GPT-2's)")
+    parser.add_argument("--val-fraction", type=float, default=DEFAULT_VAL_FRACTION,
+                        help="share of documents in the val split (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="shuffle seed (default: %(default)s)")
+    parser.add_argument("--rows-per-shard", type=int, default=None,
+                        help=f"target rows per shard (default: {SHARD_TOKENS:,} tokens' worth, as llm.c)")
+    parser.add_argument("--packing-buckets", type=int, default=DEFAULT_PACKING_BUCKETS,
+                        help="parallel packing groups per split; each drops < 1 row (default: %(default)s)")
+    parser.add_argument("--source", default=None, help="name of the shard set in the manifest (default: --input)")
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def options_from(args) -> dict:
+    """build_pipeline's keyword arguments from parsed `add_arguments` options."""
+    names = ("sequence_length", "val_fraction", "seed", "rows_per_shard", "packing_buckets", "source")
+    return {name: getattr(args, name) for name in names}

@@ -4,7 +4,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from thresher.schema import DOCUMENT_SCHEMA
+from thresher.contracts.schema import DOCUMENT_SCHEMA
 
 # ../shared/data beside the repository: real public web data (see its MANIFEST.md). CI has it at
 # the same place; tests that need it skip with this message where it is absent.
@@ -25,3 +25,10 @@ def write_curated(path: Path, ids: list[str], texts: list[str]) -> Path:
     columns["text"] = pa.array(texts, pa.string())
     pq.write_table(pa.table(columns, schema=DOCUMENT_SCHEMA), path)
     return path
+
+
+def run_cli(verb: str, argv) -> int:
+    """`thresher <verb> ARGV...` through the one command tree, as a user types it."""
+    from thresher.cli import main
+
+    return main([*verb.split(), *map(str, argv)])

@@ -19,21 +19,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import need_data
-from thresher import classifier
+from conftest import need_data, run_cli
+from thresher import classifier_training as classifier
 from thresher.cli import main as cli
 from thresher.filters.chain import DocumentChain
 from thresher.filters.classifier import FastTextClassifierFilter, FastTextDomainFilter
 from thresher.filters.fasttext_model import load_fasttext, predict, train_supervised
-from thresher.recipe import parse_recipe
-from thresher.remote import ChecksumError, cached_path, fetch, file_sha256
+from thresher.filters.registry import parse_recipe
+from thresher.contracts.files import ChecksumError, cached_path, fetch, file_sha256
 
 SMALL = ["--bucket", "100000", "--dim", "32", "--threads", "2", "--verbose", "0"]
 
 
 def train_cli(*args: str) -> dict:
-    assert classifier.main(["train", *args, *SMALL]) == 0
-    out = args[args.index("--out") + 1]
+    assert run_cli("classifier", ["train", *args, *SMALL]) == 0
+    out = args[args.index("--output") + 1]
     return json.loads(Path(out).with_suffix(".json").read_text())
 
 
@@ -100,8 +100,8 @@ def davidson():
 @pytest.fixture(scope="module")
 def toxicity(davidson, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("toxicity") / "toxicity.bin")
-    report = train_cli("--data", str(davidson), "--text-field", "tweet", "--label-field", "class",
-                       "--positive", "0,1", "--label", "toxic", "--out", out)
+    report = train_cli("--input", str(davidson), "--text-field", "tweet", "--label-field", "class",
+                       "--positive", "0,1", "--label", "toxic", "--output", out)
     return out, report
 
 
@@ -125,7 +125,7 @@ def test_eval_on_the_held_out_rows_reproduces_trains_figures(toxicity, davidson,
         writer.writeheader()
         writer.writerows(rows[i] for i in test_rows)
     capsys.readouterr()
-    assert cli(["classifier", "eval", "--model", model, "--data", str(held_out), "--text-field", "tweet",
+    assert cli(["classifier", "eval", "--model", model, "--input", str(held_out), "--text-field", "tweet",
                 "--label-field", "class", "--positive", "0,1"]) == 0
     out = capsys.readouterr().out
     assert "scoring __label__toxic" in out  # the positive label found from toxic / not_toxic
@@ -195,8 +195,8 @@ def finance(tmp_path_factory):
                 items = [v for k, v in filing.items() if k.startswith("item_") and v]
                 (sec / name.rsplit("/", 1)[-1].replace(".json", ".txt")).write_text("\n".join(items), encoding="utf-8")
     data = tmp / "finance.jsonl"
-    assert classifier.main([
-        "prepare-domain", "--out", str(data), "--chunk-words", "200",
+    assert run_cli("classifier", [
+        "prepare-domain", "--output", str(data), "--chunk-words", "200",
         "--domain", str(sec / "*.txt"), str(need_data("fomc-statements", "statements") / "*.txt"),
         "--general", str(need_data("nltk-us-presidential-addresses") / "*" / "*.txt"),
         str(need_data("tiny-shakespeare", "input.txt")),
@@ -204,7 +204,7 @@ def finance(tmp_path_factory):
         str(need_data("lingua-language-testdata", "sentences", "en.txt")),
     ]) == 0
     out = str(tmp / "finance.bin")
-    return out, train_cli("--data", str(data), "--label", "finance", "--out", out)
+    return out, train_cli("--input", str(data), "--label", "finance", "--output", out)
 
 
 def test_prepare_domain_writes_a_balanced_training_set(finance):

@@ -10,8 +10,8 @@ from conftest import need_data
 
 from thresher.pipelines.curate import run
 from thresher.pipelines.readers import read_records
-from thresher.recipe import load_recipe
-from thresher.stats import check_accounting
+from thresher.filters.registry import load_recipe
+from thresher.contracts.funnel import check_accounting
 
 
 def real_inputs() -> list[str]:
@@ -114,17 +114,15 @@ def test_dataflow_runner_translates_the_pipeline_offline(tmp_path):
 
 def _corrupt_inputs(folder: Path) -> None:
     """Good pages beside every kind of bad record the issue names."""
-    import random
-    from datetime import datetime, timezone
-
-    from thresher.demo_data import WarcFileWriter, demo_articles, paragraphs
+    from thresher.demo.data import demo_articles, paragraphs
+    from thresher.pipelines.warc_writer import WarcFileWriter
 
     def page(article):
         body = "".join(f"<p>{p}</p>" for p in paragraphs(article["text"]))
         return f"<html><head><title>{article['title']}</title></head><body><article><h1>{article['title']}</h1>{body}</article></body></html>".encode()
 
     articles = demo_articles()[:3]
-    warc = WarcFileWriter("mixed.warc.gz", random.Random(0), [datetime(2026, 1, 1, tzinfo=timezone.utc)])
+    warc = WarcFileWriter("mixed.warc.gz", {"isPartOf": "TEST-CRAWL"})
     for i, article in enumerate(articles):
         warc.fetch(f"https://example.com/a{i}", "192.0.2.1", page(article))
     warc.fetch("https://example.com/logo.png", "192.0.2.1", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4,

@@ -8,11 +8,11 @@ import pyarrow.parquet as pq
 from apache_beam.metrics.metric import MetricsFilter
 
 from thresher.cli import main as cli
-from thresher.demo_data import demo_articles, demo_foreign, plain_text
+from thresher.demo.data import demo_articles, demo_foreign, plain_text
 from thresher.pipelines.curate import NAMESPACE, build_pipeline, run
 from thresher.pipelines.options import pipeline_options
-from thresher.recipe import parse_recipe
-from thresher.stats import load_stats
+from thresher.filters.registry import parse_recipe
+from thresher.pipelines.transforms import load_stats
 
 FAST_RECIPE = parse_recipe({
     "name": "fast",

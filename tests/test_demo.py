@@ -6,11 +6,10 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import write_curated
+from conftest import run_cli, write_curated
 from thresher.demo import pretrain_argv, run_demo, val_fraction_for
-from thresher.pipelines.shard import split_of
-from thresher.stats import check_accounting
-from thresher.trainer import train
+from thresher.contracts.shards import split_of
+from thresher.contracts.funnel import check_accounting
 
 
 def _losses(model_dir, split):
@@ -67,7 +66,7 @@ def test_resuming_from_a_checkpoint_gives_the_same_losses(demo, tmp_path):
     shutil.rmtree(ckpts / "step-0000300")
     (ckpts / "latest").write_text("step-0000150\n")
     argv = pretrain_argv(demo["shard_dir"], resumed, 300) + ["--resume"]
-    assert train.main(argv) == 0
+    assert run_cli("pretrain", argv) == 0
     original, again = _losses(src, "train"), _losses(resumed, "train")
     after = [s for s in original if s > 150]
     assert after and all(again[s] == original[s] for s in after)

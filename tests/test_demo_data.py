@@ -14,7 +14,7 @@ import pytest
 import trafilatura
 import yaml
 
-from thresher.demo_data import (
+from thresher.demo.data import (
     CRAWL_FILES, DEMO_CRAWL, DEMO_FILES, build_demo_inputs, demo_articles, demo_foreign, demo_manifest,
     paragraphs, plain_text,
 )
@@ -218,7 +218,7 @@ def test_only_the_toxic_page_uses_bad_words():
     pattern = _bad_words_pattern()
     for a in demo_articles():
         assert not pattern.findall(plain_text(a["title"], a["text"])), a["slug"]
-    toxic = yaml.safe_load((resources.files("thresher") / "demo" / "corpus.yaml").read_text())["toxic"]
+    toxic = yaml.safe_load((resources.files("thresher.demo") / "corpus.yaml").read_text())["toxic"]
     assert len(set(m.lower() for m in pattern.findall(toxic["text"]))) >= 3
 
 
@@ -233,7 +233,7 @@ def test_good_articles_avoid_what_c4_strips():
 
 def test_every_stage_of_the_fineweb_recipe_has_pages_to_remove(built):
     _, _, manifest = built
-    recipe = yaml.safe_load((resources.files("thresher") / "recipes" / "fineweb.yaml").read_text())
+    recipe = yaml.safe_load((resources.files("thresher.filters") / "recipes" / "fineweb.yaml").read_text())
     # extract turns pages into text and pii masks it: neither drops a document.
     kinds = {s["kind"] for s in recipe["stages"]} - {"extract", "pii"}
     expected = manifest["expected"]

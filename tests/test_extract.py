@@ -7,7 +7,8 @@ import pytest
 from conftest import need_data
 from thresher.filters.extract import Extractor, _Line, decode_html
 
-from thresher.recipe import parse_recipe
+from thresher.contracts.recipe import RecipeError
+from thresher.filters.registry import build_stage, parse_recipe
 
 # trafilatura-eval pages where resiliparse alone keeps a must-not snippet (a booking hotline, a
 # sidebar "Lexikon", a comment form, a byline, a "Themen:" tag line, a comment prompt) and the
@@ -155,7 +156,6 @@ def test_extractors_never_raise_on_broken_html(method, html):
 @pytest.mark.parametrize("method", Extractor.METHODS)
 def test_recipe_accepts_every_method_and_rejects_unknown_ones(method):
     stage = parse_recipe({"stages": [{"name": "extract", "kind": "extract", "method": method}]}).stages[0]
-    assert stage.build().method == method
-    bad = parse_recipe({"stages": [{"name": "extract", "kind": "extract", "method": "cascades"}]}).stages[0]
-    with pytest.raises(ValueError, match="unknown extractor"):
-        bad.build()
+    assert build_stage(stage).method == method
+    with pytest.raises(RecipeError, match="stage 'extract' \\(extract\\): method: Input should be 'cascade', .* \\(got 'cascades'\\)"):
+        parse_recipe({"stages": [{"name": "extract", "kind": "extract", "method": "cascades"}]})

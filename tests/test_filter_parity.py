@@ -29,7 +29,7 @@ from datatrove.pipeline.filters import (  # noqa: E402
     GopherRepetitionFilter as DatatroveGopherRepetition,
 )
 
-from thresher.filters import text as T  # noqa: E402
+from thresher.filters import spacy_words as T  # noqa: E402
 from thresher.filters.c4 import C4QualityFilter  # noqa: E402
 from thresher.filters.fineweb import FineWebQualityFilter  # noqa: E402
 from thresher.filters.gopher import GopherQualityFilter, GopherRepetitionFilter  # noqa: E402

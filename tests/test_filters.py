@@ -15,7 +15,7 @@ from thresher.filters.c4 import C4QualityFilter
 from thresher.filters.fasttext_model import load_fasttext, predict
 from thresher.filters.fineweb import FineWebQualityFilter
 from thresher.filters.gopher import GopherQualityFilter, GopherRepetitionFilter, _ngram_chars
-from thresher.filters.text import count_sentences, split_lines, split_paragraphs, split_words
+from thresher.filters.spacy_words import count_sentences, split_lines, split_paragraphs, split_words
 from thresher.filters.toxicity import BadWordsFilter, FastTextToxicityFilter, default_bad_words
 from thresher.filters.url import URLBlocklistFilter
 

@@ -19,10 +19,11 @@ import yaml
 from conftest import need_data
 
 from thresher.cli import main as cli
-from thresher.recipe import RecipeError, builtin_recipes, load_recipe
+from thresher.contracts.recipe import RecipeError
+from thresher.filters.registry import build_stage, builtin_recipes, load_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
-FOLDER = ROOT / "thresher" / "recipes" / "fineweb2"
+FOLDER = ROOT / "filters" / "recipes" / "fineweb2"
 CODES = sorted(p.stem for p in FOLDER.glob("*.yaml"))
 # FineWeb-2's filtering steps in its order, between thresher's extraction and dedup
 STAGES = ["url_filter", "extract", "language", "gopher_repetition", "fineweb_quality", "gopher_quality", "pii",
@@ -69,7 +70,7 @@ def lid176_labels() -> frozenset[str]:
 
 def stage(recipe: str, name: str):
     (spec,) = [s for s in load_recipe(recipe).stages if s.name == name]
-    return spec.build()
+    return build_stage(spec)
 
 
 def test_the_recipes_are_shipped_and_listed():
@@ -99,7 +100,7 @@ def test_each_recipe_holds_exactly_its_published_config(code):
     assert set(yaml.safe_load((FOLDER / f"{code}.yaml").read_text())) == set(
         yaml.safe_load((FOLDER.parent / "fineweb.yaml").read_text()))
     for spec in recipe.stages:
-        spec.build()  # every stage builds (the language stage loads lid.176)
+        build_stage(spec)  # every stage builds (the language stage loads lid.176)
 
     options = {s.name: s.options for s in recipe.stages}
     fineweb_options = {s.name: s.options for s in fineweb.stages}
@@ -224,7 +225,7 @@ def test_lid176_identifies_most_documents_of_every_shipped_language():
     weak = {}
     for code in CODES:
         recipe = load_recipe(f"fineweb2/{code}")
-        language = recipe.stages[2].build()
+        language = build_stage(recipe.stages[2])
         docs = lingua_documents(recipe.stages[2].options["languages"][0])
         kept = sum(language({"text": text}).keep for text in docs)
         if kept <= len(docs) // 2:

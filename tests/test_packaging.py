@@ -26,14 +26,14 @@ def test_wheel_carries_all_stages_recipes_and_demo_data(tmp_path):
                     "-w", str(tmp_path), str(src)], check=True)
     (wheel,) = tmp_path.glob("thresher-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for folder in ("filters", "pipelines", "tokenizer", "trainer"):
+    for folder in ("contracts", "filters", "pipelines", "tokenizer", "trainer"):
         sources = {f"thresher/{folder}/{p.name}" for p in (ROOT / folder).glob("*.py")}
         assert sources and sources <= names, sources - names
-    for data in ("thresher/recipes/fineweb.yaml", "thresher/recipes/c4.yaml",
+    for data in ("thresher/filters/recipes/fineweb.yaml", "thresher/filters/recipes/c4.yaml",
                  "thresher/demo/corpus.yaml", "thresher/demo/pages.yaml"):
         assert data in names
     # the recipe families in subfolders (fineweb2/: one recipe per language), every file of them
-    families = {f"thresher/recipes/{p.parent.name}/{p.name}" for p in (ROOT / "thresher" / "recipes").glob("*/*.yaml")}
-    assert "thresher/recipes/fineweb2/deu_Latn.yaml" in families
+    families = {f"thresher/filters/recipes/{p.parent.name}/{p.name}" for p in (ROOT / "filters" / "recipes").glob("*/*.yaml")}
+    assert "thresher/filters/recipes/fineweb2/deu_Latn.yaml" in families
     assert families <= names, sorted(families - names)[:5]
     assert any(n.endswith("entry_points.txt") for n in names)

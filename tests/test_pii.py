@@ -7,7 +7,7 @@ import pytest
 from conftest import need_data
 from thresher.filters.chain import DocumentChain
 from thresher.filters.pii import EMAIL_REPLACEMENT, IP_REPLACEMENT, IPV6_REPLACEMENT, PHONE_REPLACEMENT, PIIMasker
-from thresher.recipe import load_recipe, parse_recipe
+from thresher.filters.registry import load_recipe, parse_recipe
 
 
 def masked(text: str, **options) -> str:

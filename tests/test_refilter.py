@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from thresher.cli import main as cli
-from thresher.demo_data import demo_articles, demo_foreign, plain_text
+from thresher.demo.data import demo_articles, demo_foreign, plain_text
 from thresher.filters import langid
 from thresher.filters.base import Decision, DocumentFilter
 from thresher.filters.c4 import C4QualityFilter
@@ -16,8 +16,9 @@ from thresher.filters.gopher import GopherQualityFilter
 from thresher.filters.langid import LanguageFilter
 from thresher.pipelines import curate
 from thresher.pipelines.refilter import Redecider, skipped_stages
-from thresher.recipe import parse_recipe
-from thresher.stats import check_accounting, load_stats
+from thresher.filters.registry import parse_recipe
+from thresher.contracts.funnel import check_accounting
+from thresher.pipelines.transforms import load_stats
 
 
 def _recipe(name: str, language_threshold: float, min_doc_words: int) -> dict:

@@ -12,10 +12,10 @@ import pyarrow as pa
 import pytest
 from tokenizers import Tokenizer
 
-from conftest import DATA, write_curated
+from conftest import DATA, write_curated, run_cli
 
 from thresher.pipelines import shard
-from thresher.schema import document_id
+from thresher.contracts.schema import document_id
 from thresher.tokenizer.train import train_tokenizer
 
 ADDRESSES = DATA / "nltk-us-presidential-addresses"
@@ -221,7 +221,7 @@ def test_same_bytes_with_two_worker_processes(corpus, in_process, tmp_path, caps
         "--direct_running_mode=multi_processing",
         "--direct_num_workers=2",
     ]
-    assert shard.main(argv) == 0
+    assert run_cli("shard", argv) == 0
     assert f"wrote uint16 token shards to {tmp_path}" in capsys.readouterr().out
     files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())

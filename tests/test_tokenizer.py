@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from conftest import DATA, write_curated
+from conftest import DATA, write_curated, run_cli
 
-from thresher.schema import document_id
-from thresher.tokenizer import train as train_module
+from thresher.contracts.schema import document_id
 from thresher.tokenizer.encode import DocumentEncoder, pack_sequences, token_dtype
 from thresher.tokenizer.train import sample_documents, train_tokenizer
 
@@ -142,11 +141,11 @@ def test_sample_is_the_same_whatever_files_and_order(speeches, curated, tmp_path
 
 def test_main_trains_and_says_what_it_wrote(curated, tmp_path, capsys):
     assert (
-        train_module.main(
+        run_cli("tokenizer train", 
             [
                 "--input",
                 str(curated),
-                "--out",
+                "--output",
                 str(tmp_path),
                 "--vocab-size",
                 "512",

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pytest
 import torch
 
-from conftest import DATA
+from conftest import DATA, run_cli
 
 from thresher.trainer import checkpoint as ckpt_mod
 from thresher.trainer import train as train_mod
@@ -98,7 +98,7 @@ def pipeline_run(tmp_path_factory) -> dict:
         import pyarrow.parquet as pq
 
         from thresher.pipelines import shard
-        from thresher.schema import DOCUMENT_SCHEMA, to_row
+        from thresher.contracts.schema import DOCUMENT_SCHEMA, to_row
         from thresher.tokenizer.train import train_tokenizer
 
         if not SHAKESPEARE.exists():
@@ -111,7 +111,7 @@ def pipeline_run(tmp_path_factory) -> dict:
         shard.run(str(root / "curated.parquet"), str(root / "tokenizer"), str(root / "shards"), [],
                   sequence_length=SEQ_LEN, val_fraction=VAL_FRACTION, source="tiny-shakespeare")
         args = pretrain_args(root / "shards", root / "run", steps=30, **{"eval-interval": 30, "ckpt-interval": 30})
-        assert train_mod.main(args) == 0
+        assert run_cli("pretrain", args) == 0
         _PIPELINE_RUN.update(tokenizer=root / "tokenizer", shards=root / "shards", run=root / "run")
     return _PIPELINE_RUN
 
@@ -121,7 +121,7 @@ def pretrain_args(data: Path, out: Path, steps: int, **overrides) -> list[str]:
             "eval-interval": 50, "eval-steps": 10, "log-interval": 1, "ckpt-interval": 100, "keep-last": 3,
             "seed": 1337, "device": "cpu", "dtype": "fp32"}
     opts.update(overrides)
-    return ["--data", str(data), "--out", str(out)] + [f"--{k}={v}" for k, v in opts.items()]
+    return ["--input", str(data), "--output", str(out)] + [f"--{k}={v}" for k, v in opts.items()]
 
 
 def read_metrics(out: Path, split: str) -> list[dict]:
@@ -139,7 +139,7 @@ def losses(out: Path, split: str) -> list[tuple]:
 @pytest.mark.slow
 def test_tiny_model_learns_shakespeare_beyond_byte_frequencies(shards, tmp_path):
     out = tmp_path / "run"
-    assert train_mod.main(pretrain_args(shards, out, steps=300)) == 0
+    assert run_cli("pretrain", pretrain_args(shards, out, steps=300)) == 0
     val = read_metrics(out, "val")
     assert [r["step"] for r in val] == [0, 50, 100, 150, 200, 250, 300]
     initial, final = val[0]["loss"], val[-1]["loss"]
@@ -160,7 +160,7 @@ def test_tiny_model_learns_shakespeare_beyond_byte_frequencies(shards, tmp_path)
 def test_resume_after_a_kill_reproduces_the_uninterrupted_run_bitwise(shards, tmp_path, monkeypatch):
     args = dict(steps=40, **{"ckpt-interval": 20, "eval-interval": 20})
     reference = tmp_path / "reference"
-    assert train_mod.main(pretrain_args(shards, reference, **args)) == 0
+    assert run_cli("pretrain", pretrain_args(shards, reference, **args)) == 0
 
     class Killed(Exception):
         pass
@@ -175,14 +175,14 @@ def test_resume_after_a_kill_reproduces_the_uninterrupted_run_bitwise(shards, tm
     interrupted = tmp_path / "interrupted"
     monkeypatch.setattr(train_mod, "lr_at", lr_then_die)
     with pytest.raises(Killed):
-        train_mod.main(pretrain_args(shards, interrupted, **args))
+        run_cli("pretrain", pretrain_args(shards, interrupted, **args))
     monkeypatch.undo()
     assert latest_checkpoint(interrupted / "checkpoints").name == "step-0000020"
     assert losses(interrupted, "train")[-1][0] == 27
 
     # A fresh process: nothing in memory survives, everything comes from the checkpoint.
     env = {**os.environ, "OMP_NUM_THREADS": "2"}
-    cmd = [sys.executable, "-m", "thresher.trainer.train", *pretrain_args(shards, interrupted, **args), "--resume"]
+    cmd = [sys.executable, "-m", "thresher", "pretrain", *pretrain_args(shards, interrupted, **args), "--resume"]
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "resumed from" in result.stdout
@@ -196,11 +196,11 @@ def test_resume_after_a_kill_reproduces_the_uninterrupted_run_bitwise(shards, tm
 def test_an_out_folder_holding_a_run_needs_resume(shards, tmp_path):
     out = tmp_path / "run"
     args = pretrain_args(shards, out, steps=4, warmup=1, **{"ckpt-interval": 4, "eval-interval": 4, "eval-steps": 1})
-    assert train_mod.main(args + ["--resume"]) == 0  # nothing to resume from yet: starts at step 0
+    assert run_cli("pretrain", args + ["--resume"]) == 0  # nothing to resume from yet: starts at step 0
     assert [r["step"] for r in read_metrics(out, "train")] == [1, 2, 3, 4]
     with pytest.raises(SystemExit, match="already holds a run"):
-        train_mod.main(args)  # would mix two runs' checkpoints and metrics
-    assert train_mod.main(args + ["--resume"]) == 0  # already at --steps: nothing to do
+        run_cli("pretrain", args)  # would mix two runs' checkpoints and metrics
+    assert run_cli("pretrain", args + ["--resume"]) == 0  # already at --steps: nothing to do
     assert [r["step"] for r in read_metrics(out, "train")] == [1, 2, 3, 4]
 
 
@@ -221,10 +221,10 @@ def test_two_ranks_match_one_process(shards, tmp_path, parallel):
     the order of floating-point sums in the gradient all-reduce (DDP) or reduce-scatter (FSDP)."""
     args = dict(steps=6, warmup=2, **{"grad-accum": 2, "eval-interval": 3, "eval-steps": 4, "ckpt-interval": 6})
     single = tmp_path / "single"
-    assert train_mod.main(pretrain_args(shards, single, **args)) == 0
+    assert run_cli("pretrain", pretrain_args(shards, single, **args)) == 0
     multi = tmp_path / parallel
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "thresher.trainer.train", *pretrain_args(shards, multi, **args), f"--parallel={parallel}"]
+           "-m", "thresher", "pretrain", *pretrain_args(shards, multi, **args), f"--parallel={parallel}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -235,7 +235,7 @@ def test_two_ranks_match_one_process(shards, tmp_path, parallel):
         # The sharded run's checkpoint holds full state dicts: one process resumes it and goes on
         # exactly as the one-process run does from its own checkpoint.
         for out in (single, multi):
-            assert train_mod.main(pretrain_args(shards, out, **{**args, "steps": 8}) + ["--resume"]) == 0
+            assert run_cli("pretrain", pretrain_args(shards, out, **{**args, "steps": 8}) + ["--resume"]) == 0
         assert_same_curves(single, multi)
 
 
@@ -452,8 +452,8 @@ def test_an_untied_output_projection_counts_in_parameters_and_flops():
 
 def test_activation_checkpointing_flag_trains_like_the_plain_run(shards, tmp_path):
     args = dict(steps=3, warmup=1, **{"eval-interval": 3, "eval-steps": 1, "ckpt-interval": 3})
-    assert train_mod.main(pretrain_args(shards, tmp_path / "plain", **args)) == 0
-    assert train_mod.main(pretrain_args(shards, tmp_path / "ac", **args) + ["--activation-checkpointing"]) == 0
+    assert run_cli("pretrain", pretrain_args(shards, tmp_path / "plain", **args)) == 0
+    assert run_cli("pretrain", pretrain_args(shards, tmp_path / "ac", **args) + ["--activation-checkpointing"]) == 0
     assert_same_curves(tmp_path / "plain", tmp_path / "ac", rel=1e-6)
 
 
@@ -500,7 +500,7 @@ def test_tensorboard_gets_the_same_numbers_as_the_jsonl_file(shards, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path / "run"
-    assert train_mod.main(pretrain_args(shards, out, steps=4, warmup=1, **{"eval-interval": 2, "eval-steps": 1, "ckpt-interval": 4})) == 0
+    assert run_cli("pretrain", pretrain_args(shards, out, steps=4, warmup=1, **{"eval-interval": 2, "eval-steps": 1, "ckpt-interval": 4})) == 0
     events = EventAccumulator(str(out / "tensorboard"))
     events.Reload()
     logged = [(e.step, e.value) for e in events.Scalars("train/loss")]

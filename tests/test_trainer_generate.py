@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
+from conftest import run_cli
+
+from thresher.cli import build_parser
 import torch
 from test_trainer import pipeline_run
 
@@ -83,16 +86,16 @@ def test_the_cli_finds_the_tokenizer_through_the_checkpoint(tmp_path_factory, ca
     run = pipeline_run(tmp_path_factory)
     capsys.readouterr()  # what building the run printed
     argv = ["--checkpoint", str(run["run"]), "--prompt", "ROMEO:", "--max-new-tokens", "20", "--device", "cpu"]
-    assert gen.main(argv + ["--greedy"]) == 0
+    assert run_cli("generate", argv + ["--greedy"]) == 0
     greedy = capsys.readouterr().out
     assert greedy.startswith("ROMEO:") and len(greedy) > len("ROMEO:\n")
-    assert gen.main(argv + ["--greedy", "--tokenizer", str(run["tokenizer"])]) == 0
+    assert run_cli("generate", argv + ["--greedy", "--tokenizer", str(run["tokenizer"])]) == 0
     assert capsys.readouterr().out == greedy
-    assert gen.main(argv + ["--top-k", "1", "--seed", "3"]) == 0
+    assert run_cli("generate", argv + ["--top-k", "1", "--seed", "3"]) == 0
     assert capsys.readouterr().out == greedy
     sampled = []
     for seed in (7, 7, 8):
-        assert gen.main(argv + ["--temperature", "1.2", "--top-p", "0.95", "--seed", str(seed)]) == 0
+        assert run_cli("generate", argv + ["--temperature", "1.2", "--top-p", "0.95", "--seed", str(seed)]) == 0
         sampled.append(capsys.readouterr().out)
     assert sampled[0] == sampled[1] != sampled[2]
 
@@ -107,5 +110,6 @@ def test_the_cli_finds_the_tokenizer_through_the_checkpoint(tmp_path_factory, ca
 def test_the_cli_refuses_contradictory_options(tmp_path):
     for bad in (["--greedy", "--top-k", "5"], ["--temperature", "0"], ["--top-p", "1.5"]):
         with pytest.raises(SystemExit):
-            gen.parse_args(["--checkpoint", str(tmp_path)] + bad)
-    assert math.isclose(gen.parse_args(["--checkpoint", str(tmp_path)]).temperature, 1.0)
+            run_cli("generate", ["--checkpoint", str(tmp_path)] + bad)
+    args = build_parser("generate").parse_args(["generate", "--checkpoint", str(tmp_path)])
+    assert math.isclose(args.temperature, 1.0) and args.check(args) is None

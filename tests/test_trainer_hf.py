@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import run_cli
 import torch
 from test_trainer import pipeline_run, pretrain_args, read_metrics, shards  # noqa: F401 (shards: a fixture)
 
 from thresher.trainer import generate as gen
 from thresher.trainer import hf
-from thresher.trainer import train as train_mod
 from thresher.trainer.checkpoint import save_checkpoint
 from thresher.trainer.model import ModelConfig, Transformer
 
@@ -96,7 +96,7 @@ def test_init_from_a_checkpoint_or_its_export_starts_where_the_run_ended(tmp_pat
         out = tmp_path_factory.mktemp("continued")
         args = pretrain_args(run["shards"], out, steps=2, warmup=1, **{"eval-interval": 2, "ckpt-interval": 2})
         args.remove("--model=tiny")  # the shape comes from the checkpoint
-        assert train_mod.main(args + ["--init-from", str(source)]) == 0
+        assert run_cli("pretrain", args + ["--init-from", str(source)]) == 0
         # Same weights, same validation batches: the continued run's step 0 is the source's end.
         assert read_metrics(out, "val")[0]["loss"] == pytest.approx(final_val, rel=1e-6)
         assert read_metrics(out, "train")[0]["step"] == 1  # optimizer and schedule start afresh
@@ -107,10 +107,10 @@ def test_init_from_refuses_another_tokenizer_and_an_explicit_size(tmp_path_facto
     out = tmp_path_factory.mktemp("refused")
     args = pretrain_args(shards, out, steps=2, warmup=1)  # byte-level shards, not the run's BPE
     with pytest.raises(SystemExit):
-        train_mod.parse_args(args + ["--init-from", str(run["run"])])  # --model=tiny and --init-from
+        run_cli("pretrain", args + ["--init-from", str(run["run"])])  # --model=tiny and --init-from
     args.remove("--model=tiny")
     with pytest.raises(SystemExit, match="another tokenizer"):
-        train_mod.main(args + ["--init-from", str(run["run"])])
+        run_cli("pretrain", args + ["--init-from", str(run["run"])])
 
 
 @pytest.mark.parametrize("change, message", [

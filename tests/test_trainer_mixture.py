@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 import torch
 from test_trainer import DATA, SEQ_LEN, pretrain_args, read_metrics, write_shards
 
@@ -165,12 +166,12 @@ def test_mixture_state_resumes_exactly(sets):
 
 def mix_args(sets, out, steps, mix="plays={plays}:0.75,speeches={speeches}:0.25,fomc={fomc}:0", **overrides):
     args = pretrain_args(Path("unused"), out, steps, **overrides)
-    return ["--mix", mix.format(**sets)] + args[2:]  # --mix in place of --data
+    return ["--mix", mix.format(**sets)] + args[2:]  # --mix in place of --input
 
 
 def test_training_on_a_mixture_logs_its_proportions_and_a_val_loss_per_source(sets, tmp_path):
     out = tmp_path / "run"
-    assert train_mod.main(mix_args(sets, out, 4, warmup=1, **{"eval-interval": 2, "eval-steps": 2})) == 0
+    assert run_cli("pretrain", mix_args(sets, out, 4, warmup=1, **{"eval-interval": 2, "eval-steps": 2})) == 0
     val = read_metrics(out, "val")
     assert [(r["step"], r["source"]) for r in val] == [(s, n) for s in (0, 2, 4) for n in ("plays", "speeches", "fomc")]
     train = read_metrics(out, "train")
@@ -184,7 +185,7 @@ def test_training_on_a_mixture_logs_its_proportions_and_a_val_loss_per_source(se
 def test_a_mixture_run_resumes_bitwise_and_refuses_other_proportions(sets, tmp_path, monkeypatch):
     args = dict(warmup=2, **{"ckpt-interval": 6, "eval-interval": 6, "eval-steps": 2})
     reference = tmp_path / "reference"
-    assert train_mod.main(mix_args(sets, reference, 12, **args)) == 0
+    assert run_cli("pretrain", mix_args(sets, reference, 12, **args)) == 0
 
     class Killed(Exception):
         pass
@@ -193,11 +194,11 @@ def test_a_mixture_run_resumes_bitwise_and_refuses_other_proportions(sets, tmp_p
     monkeypatch.setattr(train_mod, "lr_at", lambda step, *a: (_ for _ in ()).throw(Killed()) if step == 9 else real_lr_at(step, *a))
     interrupted = tmp_path / "interrupted"
     with pytest.raises(Killed):
-        train_mod.main(mix_args(sets, interrupted, 12, **args))
+        run_cli("pretrain", mix_args(sets, interrupted, 12, **args))
     monkeypatch.undo()
     with pytest.raises(SystemExit, match="proportions"):
-        train_mod.main(mix_args(sets, interrupted, 12, mix="plays={plays}:0.5,speeches={speeches}:0.5,fomc={fomc}:0", **args) + ["--resume"])
-    assert train_mod.main(mix_args(sets, interrupted, 12, **args) + ["--resume"]) == 0
+        run_cli("pretrain", mix_args(sets, interrupted, 12, mix="plays={plays}:0.5,speeches={speeches}:0.5,fomc={fomc}:0", **args) + ["--resume"])
+    assert run_cli("pretrain", mix_args(sets, interrupted, 12, **args) + ["--resume"]) == 0
     for split in ("train", "val"):
         strip = lambda rows: [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in rows]
         assert strip(read_metrics(interrupted, split)) == strip(read_metrics(reference, split))
@@ -210,4 +211,4 @@ def test_sources_made_with_different_tokenizers_do_not_mix(sets, tmp_path):
     manifest["tokenizer"]["sha256"] = "0" * 64
     (other / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="different tokenizers"):
-        train_mod.main(mix_args({**sets, "fomc": other}, tmp_path / "run", 2, warmup=1))
+        run_cli("pretrain", mix_args({**sets, "fomc": other}, tmp_path / "run", 2, warmup=1))

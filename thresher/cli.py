@@ -1,37 +1,180 @@
-"""`thresher <command>`: one entry point for every stage.
+"""`thresher <verb>`: one command tree for every stage; `thresher <verb> --help` says the rest.
 
-    thresher curate    --input 'crawl/*.warc.gz' --output runs/r1 [--recipe fineweb] [Beam options]
+    thresher curate    --input 'crawl/*.warc.gz' --output runs/r1 [--recipe fineweb] [--workers N] [Beam options]
     thresher stats     runs/r1
     thresher refilter  --input 'runs/r1/curated/*.parquet' --output runs/r2 --recipe strict.yaml [Beam options]
-    thresher tokenizer train --input 'runs/r1/curated/*.parquet' --out runs/tok --vocab-size 32000
+    thresher tokenizer train --input 'runs/r1/curated/*.parquet' --output runs/tok --vocab-size 32000
     thresher shard     --input 'runs/r1/curated/*.parquet' --tokenizer runs/tok --output runs/shards [Beam options]
-    thresher pretrain  --data runs/shards --out runs/model --model tiny --steps 300 --warmup 30
-                       [--mix finance=runs/fin:0.5,general=runs/gen:0.5] [--init-from CKPT_OR_HF_DIR] [--parallel ddp|fsdp]
-    thresher generate  --checkpoint runs/model --prompt "The Federal Reserve" --max-new-tokens 50 [--top-p 0.9 --seed 0]
-    thresher export    --checkpoint runs/model --out runs/model-hf   (Hugging Face Llama: safetensors + config.json)
-    thresher demo      [--out demo-out]
-    thresher recipes   (list the built-in recipes, or print one: thresher recipes fineweb, thresher recipes fineweb2/deu_Latn)
-    thresher classifier train|eval|prepare-quality|prepare-domain   (fastText quality, toxicity, domain classifiers)
+    thresher pretrain  --input runs/shards --output runs/model --model tiny --steps 300 --warmup 30
+    thresher generate  --checkpoint runs/model --prompt "The Federal Reserve" --max-new-tokens 50
+    thresher export    --checkpoint runs/model --output runs/model-hf
+    thresher demo      [--output demo-out]
+    thresher recipes   [NAME]
+    thresher classifier train|eval|prepare-quality|prepare-domain
+
+The same names everywhere: `--input` (one or more paths or globs, repeatable), `--output`,
+`--recipe`, `--workers`. Options a Beam verb (curate, refilter, shard) does not know are Beam
+PipelineOptions, passed through unchanged (`--runner DataflowRunner --project P ...`).
 """
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import sys
 
+# Flags renamed for consistency; still accepted, with a warning, for one release.
+RENAMED_FLAGS = {"--out": "--output", "--data": "--input"}
+BEAM_VERBS = ("curate", "refilter", "shard")
 
-def _stats(argv: list[str]) -> int:
-    import argparse
 
-    from thresher.stats import check_accounting, format_funnel, load_stats
+def _inputs(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--input", action="extend", nargs="+", required=True, metavar="PATH", help=help)
 
-    parser = argparse.ArgumentParser(prog="thresher stats", description="Print a run's funnel (its stats.json) as a table.")
-    parser.add_argument("run_dir", help="a curate output directory, or a stats.json path")
-    parser.add_argument("--json", action="store_true", help="print the raw stats.json")
-    args = parser.parse_args(argv)
+
+def _workers(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=None,
+                   help="local worker processes (DirectRunner; default: Beam's, one in-process worker); "
+                   "on Dataflow use Beam's --num_workers / --max_num_workers")
+
+
+def _lazy(module: str, function: str):
+    """A verb's implementation, imported only when that verb runs (Beam and torch load slowly)."""
+    return lambda args: getattr(importlib.import_module(module), function)(args)
+
+
+def _module_arguments(module: str):
+    return lambda p: importlib.import_module(module).add_arguments(p)
+
+
+def _curate_arguments(p: argparse.ArgumentParser) -> None:
+    _inputs(p, "WARC, WET, JSONL or Parquet files or globs, local or any Beam FileSystems path (gs://, s3://)")
+    p.add_argument("--output", required=True, help="run directory (local or gs://)")
+    p.add_argument("--recipe", default=None, help="built-in recipe name or a recipe .yaml (default: fineweb)")
+    _workers(p)
+
+
+def _stats_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN", help="a run directory, or a stats.json path")
+    p.add_argument("--json", action="store_true", help="print the raw stats.json")
+
+
+def _refilter_arguments(p: argparse.ArgumentParser) -> None:
+    _inputs(p, "curated Parquet (RUN/curated/*.parquet): files or globs, local or any Beam FileSystems path")
+    p.add_argument("--output", required=True, help="new run directory (local or gs://)")
+    p.add_argument("--recipe", required=True, help="built-in recipe name or a recipe .yaml; its stage names must match the input run's")
+    _workers(p)
+
+
+def _shard_arguments(p: argparse.ArgumentParser) -> None:
+    _inputs(p, "curated Parquet files or globs (local or gs://)")
+    p.add_argument("--tokenizer", required=True, help="tokenizer folder or tokenizer.json")
+    p.add_argument("--output", required=True, help="shard folder: manifest.json, train/, val/")
+    importlib.import_module("thresher.pipelines.shard").add_arguments(p)
+    _workers(p)
+
+
+def _demo_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output", default="demo-out", help="output folder (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=300, help="pretraining steps (default: %(default)s)")
+
+
+def _recipes_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", nargs="?", help="a built-in recipe (fineweb, fineweb2/deu_Latn) or a .yaml path to print")
+
+
+# verb -> (help, how to add its arguments, what runs it). Arguments are added only for the verb on
+# the command line: some need their module's defaults, and importing torch or Beam takes seconds.
+VERBS = {
+    "curate": ("Extract, filter and deduplicate web documents into curated Parquet.", _curate_arguments, "_curate"),
+    "stats": ("Print a run's funnel (its stats.json) as a table.", _stats_arguments, "_stats"),
+    "refilter": ("Re-apply a recipe's thresholds to the scores stored in curated Parquet, without recomputing them.",
+                 _refilter_arguments, "_refilter"),
+    "tokenizer": ("Train a byte-level BPE tokenizer: thresher tokenizer train.", None, None),
+    "shard": ("Tokenize curated Parquet into shuffled Arrow token shards + manifest.json.", _shard_arguments, "_shard"),
+    "pretrain": ("Pretrain a decoder-only transformer on token shards.", _module_arguments("thresher.trainer.train"),
+                 ("thresher.trainer.train", "run")),
+    "generate": ("Generate text from a pretraining checkpoint.", _module_arguments("thresher.trainer.generate"),
+                 ("thresher.trainer.generate", "run")),
+    "export": ("Export a checkpoint as a Hugging Face Llama folder (config.json + model.safetensors + tokenizer).",
+               _module_arguments("thresher.trainer.hf"), ("thresher.trainer.hf", "run")),
+    "demo": ("Every stage, offline, on the embedded demo crawl, in a few minutes on 2 cores.", _demo_arguments,
+             ("thresher.demo", "run")),
+    "recipes": ("List the built-in recipes, or print one.", _recipes_arguments, "_recipes"),
+    "classifier": ("Train, evaluate and build training sets for fastText classifiers.", None, None),
+}
+
+
+def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
+    """The command tree; only the `selected` verb (every verb when None) gets its arguments."""
+    parser = argparse.ArgumentParser(prog="thresher", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for name, (help, add_arguments, run) in VERBS.items():
+        p = verbs.add_parser(name, help=help, description=help)
+        if selected not in (None, name):
+            continue
+        if name == "tokenizer":
+            train = p.add_subparsers(dest="action", required=True, metavar="ACTION").add_parser(
+                "train", help="train on a sample of curated Parquet", description=help)
+            importlib.import_module("thresher.tokenizer.train").add_arguments(train)
+            train.set_defaults(run=_lazy("thresher.tokenizer.train", "run"))
+        elif name == "classifier":
+            importlib.import_module("thresher.classifier_training").add_arguments(
+                p.add_subparsers(dest="action", required=True, metavar="ACTION"))
+        else:
+            add_arguments(p)
+            p.set_defaults(run=globals()[run] if isinstance(run, str) else _lazy(*run))
+    return parser
+
+
+def _local_workers(args, beam_args: list[str]) -> list[str]:
+    """Beam's arguments, with `--workers` translated; Beam's own INFO logging kept off the terminal."""
+    import logging
+
+    from thresher.pipelines.options import local_workers
+
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    return beam_args + local_workers(args.workers, beam_args)
+
+
+def _curate(args, beam_args: list[str]) -> int:
+    from thresher.pipelines import curate
+    from thresher.pipelines.transforms import report
+
+    stats = curate.run(args.input, args.output, args.recipe, _local_workers(args, beam_args))
+    return 0 if stats is None else report(stats, args.output)
+
+
+def _refilter(args, beam_args: list[str]) -> int:
+    from thresher.pipelines import refilter
+    from thresher.pipelines.transforms import report
+
+    stats = refilter.run(args.input, args.output, args.recipe, _local_workers(args, beam_args))
+    if stats is None:
+        return 0
+    for skipped in stats["skipped_stages"]:
+        if skipped["reason"] == refilter.NO_SCORES_REASON:
+            print(f"WARNING: stage {skipped['name']}: {skipped['detail']}", file=sys.stderr)
+    return report(stats, args.output)
+
+
+def _shard(args, beam_args: list[str]) -> int:
+    from thresher.pipelines import shard
+
+    shard.run(args.input, args.tokenizer, args.output, _local_workers(args, beam_args), **shard.options_from(args))
+    return 0
+
+
+def _stats(args) -> int:
+    import json
+
+    from thresher.contracts.funnel import check_accounting, format_funnel
+    from thresher.pipelines.transforms import load_stats
+
     stats = load_stats(args.run_dir)
     if args.json:
-        import json
-
         print(json.dumps(stats, indent=2))
         return 0
     print(f"recipe {stats['recipe']['name']}  inputs {', '.join(stats['inputs'])}")
@@ -42,12 +185,13 @@ def _stats(argv: list[str]) -> int:
     return 1 if problems else 0
 
 
-def _recipes(argv: list[str]) -> int:
+def _recipes(args) -> int:
     import yaml
 
-    from thresher.recipe import RecipeError, grouped_builtin_recipes, load_recipe
+    from thresher.contracts.recipe import RecipeError
+    from thresher.filters.registry import grouped_builtin_recipes, load_recipe
 
-    if not argv:
+    if not args.name:
         # a family of recipes (a subfolder, one recipe per language) is one line: its members and,
         # when they all run the same stages, those
         top, families = grouped_builtin_recipes()
@@ -63,7 +207,7 @@ def _recipes(argv: list[str]) -> int:
         print(f"(print one: thresher recipes NAME, e.g. thresher recipes {example})")
         return 0
     try:
-        recipe = load_recipe(argv[0])
+        recipe = load_recipe(args.name)
     except RecipeError as e:
         print(e, file=sys.stderr)
         return 2
@@ -71,45 +215,28 @@ def _recipes(argv: list[str]) -> int:
     return 0
 
 
-def _tokenizer(argv: list[str]) -> int:
-    if not argv or argv[0] != "train":
-        print("usage: thresher tokenizer train --input GLOB --out DIR [--vocab-size N]", file=sys.stderr)
-        return 2
-    from thresher.tokenizer.train import main
-
-    return main(argv[1:])
-
-
-def _lazy(module: str):
-    def run(argv: list[str]) -> int:
-        import importlib
-
-        return importlib.import_module(module).main(argv)
-
-    return run
-
-
-COMMANDS = {
-    "curate": _lazy("thresher.pipelines.curate"),
-    "stats": _stats,
-    "refilter": _lazy("thresher.pipelines.refilter"),
-    "tokenizer": _tokenizer,
-    "shard": _lazy("thresher.pipelines.shard"),
-    "pretrain": _lazy("thresher.trainer.train"),
-    "generate": _lazy("thresher.trainer.generate"),
-    "export": _lazy("thresher.trainer.hf"),
-    "demo": _lazy("thresher.demo"),
-    "recipes": _recipes,
-    "classifier": _lazy("thresher.classifier"),
-}
+def _renamed(argv: list[str]) -> list[str]:
+    out = []
+    for arg in argv:
+        flag, eq, value = arg.partition("=")
+        if flag in RENAMED_FLAGS:
+            print(f"thresher: {flag} is now {RENAMED_FLAGS[flag]}", file=sys.stderr)
+            arg = RENAMED_FLAGS[flag] + eq + value
+        out.append(arg)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(__doc__)
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
-    return COMMANDS[argv[0]](argv[1:]) or 0
+    argv = _renamed(sys.argv[1:] if argv is None else list(map(str, argv)))
+    selected = argv[0] if argv and argv[0] in VERBS else None
+    parser = build_parser(selected)
+    args, beam_args = parser.parse_known_args(argv) if selected in BEAM_VERBS else (parser.parse_args(argv), None)
+    # What the verb's code gets is its own options only (the trainer records them in checkpoints).
+    tree = {name: vars(args).pop(name, None) for name in ("verb", "action", "run", "check")}
+    problem = tree["check"](args) if tree["check"] else None
+    if problem:
+        parser.error(f"{' '.join(filter(None, [tree['verb'], tree['action']]))}: {problem}")
+    return (tree["run"](args) if beam_args is None else tree["run"](args, beam_args)) or 0
 
 
 if __name__ == "__main__":

@@ -34,10 +34,6 @@ def token_dtype(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size <= 1 << 16 else np.dtype(np.uint32)
 
 
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 @dataclass(frozen=True)
 class DocumentEncoder:
     """A byte-level BPE tokenizer with the facts a shard writer needs: its EOS id, its vocabulary
@@ -54,7 +50,7 @@ class DocumentEncoder:
         eos_id = tokenizer.token_to_id(eos_token)
         if eos_id is None:
             raise ValueError(f"tokenizer has no EOS token {eos_token!r}")
-        return cls(tokenizer, eos_id, sha256_hex(tokenizer_json))
+        return cls(tokenizer, eos_id, hashlib.sha256(tokenizer_json).hexdigest())
 
     @classmethod
     def load(cls, path: str | Path) -> "DocumentEncoder":

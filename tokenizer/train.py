@@ -1,6 +1,6 @@
 """Train a byte-level BPE tokenizer (GPT-2 style, HF `tokenizers`) on a sample of curated Parquet.
 
-    thresher tokenizer train --input 'runs/x/curated/part-*.parquet' --out runs/x/tokenizer \\
+    thresher tokenizer train --input 'runs/x/curated/part-*.parquet' --output runs/x/tokenizer \\
         --vocab-size 32000
 
 Writes into `--out`:
@@ -20,7 +20,6 @@ document by `thresher shard`), the second, if any, is padding.
 
 from __future__ import annotations
 
-import argparse
 import glob
 import hashlib
 import heapq
@@ -175,48 +174,27 @@ def train_tokenizer(
     return tokenizer_path
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="thresher tokenizer train", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument(
-        "--input", required=True, nargs="+", help="curated Parquet glob(s) or paths"
-    )
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument(
-        "--vocab-size",
-        type=int,
-        default=DEFAULT_VOCAB_SIZE,
-        help="including the 256 bytes and special tokens (default: %(default)s, Llama's)",
-    )
-    parser.add_argument(
-        "--special-tokens",
-        nargs="+",
-        default=list(DEFAULT_SPECIAL_TOKENS),
-        help="first is EOS, second padding (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--max-documents",
-        type=int,
-        default=None,
-        help="sample at most this many documents (default: no limit)",
-    )
-    parser.add_argument(
-        "--max-characters",
-        type=int,
-        default=DEFAULT_MAX_CHARACTERS,
-        help="sample at most this many characters (default: %(default)s, nanochat's)",
-    )
-    parser.add_argument(
-        "--min-frequency",
-        type=int,
-        default=DEFAULT_MIN_FREQUENCY,
-        help="minimum count of a pair to merge it (default: %(default)s)",
-    )
-    args = parser.parse_args(argv)
+def add_arguments(parser) -> None:
+    """`thresher tokenizer train`'s options."""
+    parser.add_argument("--input", required=True, action="extend", nargs="+", metavar="PATH",
+                        help="curated Parquet files or globs")
+    parser.add_argument("--output", required=True, help="output folder")
+    parser.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE,
+                        help="including the 256 bytes and special tokens (default: %(default)s, Llama's)")
+    parser.add_argument("--special-tokens", nargs="+", default=list(DEFAULT_SPECIAL_TOKENS),
+                        help="first is EOS, second padding (default: %(default)s)")
+    parser.add_argument("--max-documents", type=int, default=None,
+                        help="sample at most this many documents (default: no limit)")
+    parser.add_argument("--max-characters", type=int, default=DEFAULT_MAX_CHARACTERS,
+                        help="sample at most this many characters (default: %(default)s, nanochat's)")
+    parser.add_argument("--min-frequency", type=int, default=DEFAULT_MIN_FREQUENCY,
+                        help="minimum count of a pair to merge it (default: %(default)s)")
+
+
+def run(args) -> int:
     train_tokenizer(
         args.input,
-        args.out,
+        args.output,
         vocab_size=args.vocab_size,
         special_tokens=args.special_tokens,
         max_documents=args.max_documents,
@@ -224,7 +202,3 @@ def main(argv: list[str] | None = None) -> int:
         min_frequency=args.min_frequency,
     )
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from thresher.trainer.data import sha256_file
+from thresher.contracts.files import file_sha256
 
 # 2: optimizer.pt keyed by parameter name (torch.distributed.checkpoint's full state dict, the
 # same under DDP and FSDP) instead of by position; meta.json gains "tokenizer" and "mixture".
@@ -187,6 +187,6 @@ def tokenizer_folder(record: dict) -> Path:
     json_path = path if path.suffix == ".json" else path / "tokenizer.json"
     if not json_path.is_file():
         raise FileNotFoundError(f"the training tokenizer {json_path} is not there (moved?): name its folder explicitly")
-    if sha256_file(json_path) != record["sha256"]:
+    if file_sha256(json_path) != record["sha256"]:
         raise ValueError(f"{json_path} is not the tokenizer the model was trained with (sha256 differs)")
     return json_path.parent

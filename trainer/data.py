@@ -16,7 +16,6 @@ What the loader promises:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -24,32 +23,13 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-FORMAT = "thresher-shards"
-FORMAT_VERSION = 1
-DTYPES = {"uint16": pa.uint16(), "uint32": pa.uint32()}
-
+from thresher.contracts.files import file_sha256
+from thresher.contracts.shards import MANIFEST_FILE, check_manifest, tokens_type
 
 def read_manifest(data_dir) -> dict:
     """manifest.json of a shard set, checked against the format this reader knows."""
-    path = Path(data_dir) / "manifest.json"
-    manifest = json.loads(path.read_text())
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: format_version {manifest.get('format_version')!r}, this reader knows {FORMAT_VERSION}")
-    if manifest["row_length"] != manifest["sequence_length"] + 1:
-        raise ValueError(f"{path}: row_length {manifest['row_length']} != sequence_length + 1")
-    if manifest["dtype"] not in DTYPES:
-        raise ValueError(f"{path}: dtype {manifest['dtype']!r}, expected one of {sorted(DTYPES)}")
-    return manifest
-
-
-def sha256_file(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    path = Path(data_dir) / MANIFEST_FILE
+    return check_manifest(json.loads(path.read_text()), str(path))
 
 
 class TokenShards:
@@ -65,13 +45,13 @@ class TokenShards:
             raise ValueError(f"{data_dir}: no split {split!r} in manifest (has {sorted(self.manifest['splits'])})")
         self.split = split
         self.row_length = self.manifest["row_length"]
-        expected_type = pa.list_(DTYPES[self.manifest["dtype"]], self.row_length)
+        expected_type = tokens_type(self.manifest["dtype"], self.row_length)
         self._views = []   # one (rows, row_length) numpy view per record batch
         self._starts = []  # global row number of each view's first row
         self.num_rows = 0
         for shard in self.manifest["splits"][split]["shards"]:
             path = data_dir / shard["path"]
-            if verify and sha256_file(path) != shard["sha256"]:
+            if verify and file_sha256(path) != shard["sha256"]:
                 raise ValueError(f"{path}: sha256 does not match the manifest")
             reader = pa.ipc.open_file(pa.memory_map(str(path), "r"))
             column_type = reader.schema.field("tokens").type

@@ -5,7 +5,7 @@
     thresher generate --checkpoint runs/x/pretrain --prompt "..." --top-p 0.9 --seed 1
     thresher generate --checkpoint runs/x/pretrain --prompt "..." --greedy
 
---checkpoint is a checkpoint folder, a checkpoints folder or a run's --out (then the latest
+--checkpoint is a checkpoint folder, a checkpoints folder or a run's --output (then the latest
 checkpoint). The tokenizer is the one the model was trained with: the shard manifest's tokenizer
 record (path and sha256), which the checkpoint's meta.json keeps, checked against its sha256; or
 --tokenizer.
@@ -24,7 +24,6 @@ reproducible with --seed; without one a seed is drawn and printed.
 
 from __future__ import annotations
 
-import argparse
 import secrets
 import sys
 
@@ -81,9 +80,9 @@ def load_model(checkpoint, device="cpu") -> tuple[Transformer, dict]:
     return model.to(device).eval(), ckpt["meta"]
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(prog="thresher generate", description="Generate text from a pretraining checkpoint.")
-    p.add_argument("--checkpoint", required=True, help="a checkpoint folder, a checkpoints folder or a run's --out (latest checkpoint)")
+def add_arguments(p) -> None:
+    """`thresher generate`'s options."""
+    p.add_argument("--checkpoint", required=True, help="a checkpoint folder, a checkpoints folder or a run's --output (latest checkpoint)")
     p.add_argument("--prompt", default="", help="text to continue (default: none, a new document)")
     p.add_argument("--max-new-tokens", type=int, default=100, help="tokens to generate at most (default 100)")
     p.add_argument("--greedy", action="store_true", help="always the most likely token, no sampling")
@@ -93,22 +92,24 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=None, help="sampling seed (default: drawn at random and printed)")
     p.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the one the checkpoint was trained with)")
     p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
-    args = p.parse_args(argv)
+    p.set_defaults(check=check_arguments)
+
+
+def check_arguments(args) -> str | None:
     if args.greedy and (args.temperature != 1.0 or args.top_k or args.top_p or args.seed is not None):
-        p.error("--greedy does not sample: --temperature, --top-k, --top-p and --seed do not apply")
+        return "--greedy does not sample: --temperature, --top-k, --top-p and --seed do not apply"
     if args.max_new_tokens < 1:
-        p.error("--max-new-tokens must be at least 1")
+        return "--max-new-tokens must be at least 1"
     if args.temperature <= 0:
-        p.error("--temperature must be above 0 (for the most likely token, use --greedy)")
+        return "--temperature must be above 0 (for the most likely token, use --greedy)"
     if args.top_k is not None and args.top_k < 1:
-        p.error("--top-k must be at least 1")
+        return "--top-k must be at least 1"
     if args.top_p is not None and not 0 < args.top_p <= 1:
-        p.error("--top-p must be in (0, 1]")
-    return args
+        return "--top-p must be in (0, 1]"
+    return None
 
 
-def main(argv=None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+def run(args) -> int:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model, meta = load_model(args.checkpoint, device)
     encoder = DocumentEncoder.load(args.tokenizer or tokenizer_folder(meta["tokenizer"]))
@@ -126,6 +127,3 @@ def main(argv=None) -> int:
     print(args.prompt + encoder.tokenizer.decode(out[0, len(prompt):].tolist(), skip_special_tokens=False))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """To and from the Hugging Face Llama format (config.json + safetensors), both ways exact.
 
-    python -m thresher.trainer.hf --checkpoint runs/x/pretrain --out runs/x/hf
+    thresher export --checkpoint runs/x/pretrain --output runs/x/hf
     # then, with transformers installed:
     #   model = transformers.LlamaForCausalLM.from_pretrained("runs/x/hf")
     #   tokenizer = transformers.AutoTokenizer.from_pretrained("runs/x/hf")
@@ -35,10 +35,8 @@ the next, and generate.py starts every prompt with it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import torch
@@ -210,15 +208,13 @@ def export(checkpoint, out, tokenizer=None) -> Path:
     return out
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="thresher export", description="Export a thresher checkpoint as a Hugging Face Llama folder (config.json + model.safetensors + tokenizer).")
-    p.add_argument("--checkpoint", required=True, help="a checkpoint folder, a checkpoints folder or a run's --out (latest checkpoint)")
-    p.add_argument("--out", required=True, help="folder to write")
+def add_arguments(p) -> None:
+    """`thresher export`'s options."""
+    p.add_argument("--checkpoint", required=True, help="a checkpoint folder, a checkpoints folder or a run's --output (latest checkpoint)")
+    p.add_argument("--output", required=True, help="folder to write")
     p.add_argument("--tokenizer", default=None, help="tokenizer folder to ship beside the weights (default: the one the checkpoint was trained with)")
-    args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    export(args.checkpoint, args.out, args.tokenizer)
+
+
+def run(args) -> int:
+    export(args.checkpoint, args.output, args.tokenizer)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from thresher.trainer.data import TokenShards, read_manifest, sha256_file
+from thresher.contracts.files import file_sha256
+from thresher.trainer.data import TokenShards, read_manifest
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def check_compatible(manifests: dict[str, dict]) -> None:
 
 
 def manifest_digests(sources: list[Source]) -> dict[str, str]:
-    return {s.name: sha256_file(Path(s.path) / "manifest.json") for s in sources}
+    return {s.name: file_sha256(Path(s.path) / "manifest.json") for s in sources}
 
 
 def interleave(weights: np.ndarray, drawn: np.ndarray, rows: int) -> np.ndarray:

@@ -2,22 +2,22 @@
 
 Usage
   One process (CPU, or one GPU):
-    thresher pretrain --data runs/x/shards --out runs/x/pretrain --model 124m --steps 10000
+    thresher pretrain --input runs/x/shards --output runs/x/pretrain --model 124m --steps 10000
   One node, 8 GPUs (DDP, one process per GPU):
-    torchrun --standalone --nproc_per_node=8 -m thresher.trainer.train \\
-        --data runs/x/shards --out runs/x/pretrain --model 350m --steps 20000
+    torchrun --standalone --nproc_per_node=8 -m thresher pretrain \\
+        --input runs/x/shards --output runs/x/pretrain --model 350m --steps 20000
   Two nodes (run on each, with node_rank 0 and 1; OUT must be on storage both nodes see):
     torchrun --nnodes=2 --nproc_per_node=8 --node_rank=0 --rdzv_backend=c10d \\
-        --rdzv_endpoint=10.0.0.1:29500 --rdzv_id=pretrain -m thresher.trainer.train ...
+        --rdzv_endpoint=10.0.0.1:29500 --rdzv_id=pretrain -m thresher pretrain ...
   Preemptible machines: put --resume on the same command line; it continues from
   OUT/checkpoints/latest, or starts at step 0 when there is none yet.
   A model too big for DDP (its weights, gradients and AdamW state on every GPU): shard them with
   FSDP2, and recompute activations when those do not fit either (parallel.py, model.py):
-    torchrun --standalone --nproc_per_node=8 -m thresher.trainer.train --parallel fsdp \\
-        --activation-checkpointing --data ... --out ... --model 1b --steps 20000
+    torchrun --standalone --nproc_per_node=8 -m thresher pretrain --parallel fsdp \\
+        --activation-checkpointing --input ... --output ... --model 1b --steps 20000
   Domain adaptation: continue from a base model (a thresher run or a Hugging Face Llama folder)
   on a mixture; a weight of 0 evaluates a source without training on it (mixture.py, hf.py):
-    thresher pretrain --init-from runs/base/pretrain --out runs/fin --steps 2000 \\
+    thresher pretrain --init-from runs/base/pretrain --output runs/fin --steps 2000 \\
         --mix finance=runs/fin/shards:0.7,general=runs/x/shards:0.3,fomc=runs/fomc/shards:0
 
 Batch: --batch-size is the GLOBAL micro-batch, in rows (sequences), summed over all ranks; each of
@@ -33,13 +33,11 @@ Step n means "after n optimizer updates": the validation loss at step 0 is the s
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
 import os
 import random
-import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -51,7 +49,8 @@ import torch.distributed as dist
 from thresher.trainer import parallel
 from thresher.trainer.checkpoint import (latest_checkpoint, load_checkpoint, read_meta, resolve_checkpoint,
                                          save_checkpoint, set_rng_state)
-from thresher.trainer.data import BatchLoader, TokenShards, sha256_file
+from thresher.contracts.files import file_sha256
+from thresher.trainer.data import BatchLoader, TokenShards
 from thresher.trainer.hf import config_from_hf, is_hf_folder, load_hf
 from thresher.trainer.log import MetricsLog, Progress
 from thresher.trainer.mixture import (MixtureLoader, check_compatible, manifest_digests, open_sources, parse_mix,
@@ -70,13 +69,13 @@ PEAK_BF16_FLOPS = [("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("
 DEFAULT_MODEL = "124m"  # GPT-2 small's shape, as nanoGPT
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(prog="thresher pretrain", description="Pretrain a decoder-only transformer on token shards.")
+def add_arguments(p) -> None:
+    """`thresher pretrain`'s options."""
     data = p.add_mutually_exclusive_group(required=True)
-    data.add_argument("--data", help="shard folder with manifest.json (contracts.md, 5)")
+    data.add_argument("--input", dest="data", help="shard folder with manifest.json (contracts.md, 5)")
     data.add_argument("--mix", help="several shard sets in fixed proportions, name=PATH:WEIGHT,... e.g. finance=runs/fin/shards:0.7,general=runs/x/shards:0.3; "
                                     "a weight of 0 evaluates a source without training on it; validation loss is logged per source (mixture.py)")
-    p.add_argument("--out", required=True, help="output folder: metrics.jsonl and checkpoints/")
+    p.add_argument("--output", dest="out", required=True, help="output folder: metrics.jsonl and checkpoints/")
     p.add_argument("--model", default=None, choices=list(SIZES), help=f"model size (model.py: SIZES); default {DEFAULT_MODEL}, GPT-2 small's shape as in nanoGPT")
     p.add_argument("--init-from", default=None, help="start from these weights instead of a random init: a thresher checkpoint (folder, checkpoints folder or run --out) "
                                                      "or a Hugging Face Llama folder; the shape comes from it; optimizer, schedule and data position start afresh")
@@ -98,20 +97,23 @@ def parse_args(argv):
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--dtype", choices=["bf16", "fp32"], default=None, help="bf16 autocast or plain fp32 (default: bf16 on CUDA, fp32 on CPU)")
     p.add_argument("--verify-data", action="store_true", help="check every shard's sha256 against the manifest before training")
-    args = p.parse_args(argv)
+    p.set_defaults(check=check_arguments)
+
+
+def check_arguments(args) -> str | None:
     if args.init_from and args.model:
-        p.error("--model and --init-from: the model's shape comes from the --init-from checkpoint")
+        return "--model and --init-from: the model's shape comes from the --init-from checkpoint"
     if args.mix:
         try:
             parse_mix(args.mix)
         except ValueError as e:
-            p.error(f"--mix: {e}")
+            return f"--mix: {e}"
     if not 0 <= args.warmup < args.steps:
-        p.error(f"--warmup ({args.warmup}) must be at least 0 and below --steps ({args.steps}); a short run needs a smaller --warmup")
+        return f"--warmup ({args.warmup}) must be at least 0 and below --steps ({args.steps}); a short run needs a smaller --warmup"
     for name in ("batch_size", "grad_accum", "eval_interval", "eval_steps", "log_interval", "ckpt_interval", "keep_last"):
         if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be at least 1")
-    return args
+            return f"--{name.replace('_', '-')} must be at least 1"
+    return None
 
 
 def lr_at(step: int, max_lr: float, warmup: int, steps: int) -> float:
@@ -164,7 +166,7 @@ def open_data(args):
     if args.data:
         train = TokenShards(args.data, "train", verify=args.verify_data)
         val = {None: TokenShards(args.data, "val", verify=args.verify_data)}
-        return train, val, train.manifest, sha256_file(Path(args.data) / "manifest.json")
+        return train, val, train.manifest, file_sha256(Path(args.data) / "manifest.json")
     sources = parse_mix(args.mix)
     manifests = read_manifests(sources)
     check_compatible(manifests)
@@ -185,7 +187,7 @@ def init_config(args, manifest: dict) -> ModelConfig:
         hf_tokenizer = Path(args.init_from) / "tokenizer.json"
         if not hf_tokenizer.is_file():
             print(f"note: {args.init_from} has no tokenizer.json: nothing shows that these shards were tokenized for this model")
-        elif sha256_file(hf_tokenizer) != tokenizer["sha256"]:
+        elif file_sha256(hf_tokenizer) != tokenizer["sha256"]:
             raise SystemExit(f"{args.init_from}: its tokenizer.json is not the one these shards were made with; shard the data with it (thresher shard --tokenizer {args.init_from})")
     else:
         meta = read_meta(resolve_checkpoint(args.init_from))
@@ -215,8 +217,7 @@ def truncate_metrics(path: Path, step: int) -> None:
     os.replace(tmp, path)
 
 
-def main(argv=None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+def run(args) -> int:
 
     # torchrun sets WORLD_SIZE, RANK and LOCAL_RANK; a plain process is rank 0 of 1.
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -401,6 +402,3 @@ def main(argv=None) -> int:
         dist.destroy_process_group()
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

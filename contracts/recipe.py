@@ -1,0 +1,136 @@
+"""Recipes as data: which stages run, in which order, with which options. One validated model.
+
+```yaml
+name: fineweb-v1
+max_record_bytes: 20000000        # records above this are errors (trafilatura's MAX_FILE_SIZE)
+exclusion_samples: 100            # dropped documents kept per reason for inspection
+stages:
+  - {name: url_filter, kind: url_blocklist}
+  - {name: extract, kind: extract, method: trafilatura}
+  - {name: language, kind: fasttext_langid, languages: [en], threshold: 0.65}
+  - {name: exact_dedup, kind: exact_dedup}
+```
+
+`Recipe` checks the recipe's own keys; `validate_options` checks a stage's options against a
+model made from its filter's constructor (types from the annotations, ranges from `Count` /
+`Share`, defaults from the signature, which carry their sources in comments). Both are strict
+(`"50"` is not an int, `1` is not a bool) and reject unknown keys, before any work starts, with
+the file, the stage and the key named. Which kinds exist is the filters layer's business
+(`thresher.filters.registry`); this module imports nothing of the project.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from annotated_types import Ge, Interval
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, ValidationError, create_model
+
+# Trafilatura's published input bound (trafilatura/settings.cfg: MAX_FILE_SIZE).
+MAX_RECORD_BYTES = 20_000_000
+# Dropped documents kept per reason: enough to judge a threshold by eye.
+EXCLUSION_SAMPLES = 100
+
+# Option types with ranges, for filter constructors' annotations.
+Count = Annotated[int, Ge(0)]
+Share = Annotated[float, Interval(ge=0, le=1)]
+NonNegative = Annotated[float, Ge(0)]
+
+_STRICT = ConfigDict(strict=True, extra="forbid", arbitrary_types_allowed=True)
+
+
+class RecipeError(ValueError):
+    pass
+
+
+class StageSpec(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    kind: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Recipe(BaseModel):
+    model_config = _STRICT
+
+    name: str
+    stages: list[StageSpec] = Field(min_length=1)
+    max_record_bytes: PositiveInt = MAX_RECORD_BYTES
+    exclusion_samples: Annotated[int, Ge(0)] = EXCLUSION_SAMPLES
+    _source: str = PrivateAttr("")
+
+    @property
+    def source(self) -> str:
+        """Where the recipe was read from (a path, or `builtin:<name>`), for messages."""
+        return self._source
+
+    @property
+    def stage_names(self) -> list[str]:
+        return [s.name for s in self.stages]
+
+    def to_dict(self) -> dict:
+        """The recipe as its YAML says it (stats.json records this)."""
+        return {
+            "name": self.name,
+            "max_record_bytes": self.max_record_bytes,
+            "exclusion_samples": self.exclusion_samples,
+            "stages": [{"name": s.name, "kind": s.kind, **s.options} for s in self.stages],
+        }
+
+
+def _problems(error: ValidationError, where: str) -> str:
+    lines = []
+    for e in error.errors():
+        key = ".".join(map(str, e["loc"])) or "(recipe)"
+        got = "" if e["type"] == "missing" else f" (got {e['input']!r})"
+        lines.append(f"{where}: {key}: {e['msg']}{got}")
+    return "\n".join(lines)
+
+
+def _validate(model: type[BaseModel], data: dict, where: str) -> BaseModel:
+    # JSON mode: strict, yet YAML lists are accepted where a tuple is declared.
+    try:
+        return model.model_validate_json(json.dumps(data, default=str))
+    except ValidationError as e:
+        raise RecipeError(_problems(e, where)) from None
+
+
+def parse_recipe_data(data: Any, source: str = "") -> Recipe:
+    """The recipe's own keys and the stage list, checked; stage options are not checked here."""
+    if not isinstance(data, dict):
+        raise RecipeError(f"{source}: a recipe is a mapping with a `stages` list, got {type(data).__name__}")
+    stages = data.get("stages")
+    if not isinstance(stages, list) or not stages:
+        raise RecipeError(f"{source}: a recipe needs a non-empty `stages` list")
+    specs = []
+    for i, raw in enumerate(stages):
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not isinstance(raw.get("kind"), str):
+            raise RecipeError(f"{source}: stages.{i}: a stage is a mapping with a `name` and a `kind` ({raw!r})")
+        options = {k: v for k, v in raw.items() if k not in ("name", "kind")}
+        specs.append({"name": raw["name"], "kind": raw["kind"], "options": options})
+    fields = {k: v for k, v in data.items() if k != "stages"}
+    fields["name"] = data.get("name") or Path(source.removeprefix("builtin:")).stem
+    recipe = _validate(Recipe, {**fields, "stages": specs}, source)
+    recipe._source = source
+    return recipe  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=None)
+def options_model(cls: type) -> type[BaseModel]:
+    """A strict model of `cls`'s constructor: one field per parameter, typed by its annotation."""
+    fields: dict[str, Any] = {}
+    hints = inspect.get_annotations(cls.__init__, eval_str=True)
+    for name, param in inspect.signature(cls).parameters.items():
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[name] = (hints.get(name, Any), default)
+    return create_model(f"{cls.__name__}Options", __config__=_STRICT, **fields)
+
+
+def validate_options(cls: type, spec: StageSpec, source: str) -> None:
+    """RecipeError naming the file, the stage and the key when `spec.options` do not fit `cls`."""
+    _validate(options_model(cls), spec.options, f"{source}: stage {spec.name!r} ({spec.kind})")

@@ -1,0 +1,59 @@
+"""Contract 5 as code: the token shard format, defined once for the writer (pipelines/shard.py)
+and the reader (trainer/data.py). docs/contracts.md describes it in prose.
+
+A shard set is `manifest.json` plus `<split>/shard-NNNNN.arrow`: uncompressed Arrow IPC files with
+one column `tokens: fixed_size_list<uint16|uint32>[row_length]`, `row_length = sequence_length + 1`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pyarrow as pa
+
+FORMAT = "thresher-shards"
+FORMAT_VERSION = 1
+SPLITS = ("train", "val")
+DTYPES = {"uint16": pa.uint16(), "uint32": pa.uint32()}
+MANIFEST_FILE = "manifest.json"
+# The split hash is taken modulo 10,000 (val_fraction has 1e-4 resolution).
+SPLIT_MODULUS = 10_000
+
+
+def split_bucket(doc_id: str) -> int:
+    """blake2b(id) mod 10,000; blake2b is the default 64-byte digest of the UTF-8 id, read as a
+    big-endian integer."""
+    return int.from_bytes(hashlib.blake2b(doc_id.encode("utf-8")).digest(), "big") % SPLIT_MODULUS
+
+
+def split_of(doc_id: str, val_fraction: float) -> str:
+    """`val` if split_bucket(id) < val_fraction * 10,000, else `train`."""
+    return "val" if split_bucket(doc_id) < val_fraction * SPLIT_MODULUS else "train"
+
+
+def shard_path(split: str, index: int) -> str:
+    return f"{split}/shard-{index:05d}.arrow"
+
+
+def tokens_type(dtype: str, row_length: int) -> pa.DataType:
+    """The `tokens` column's type: one fixed-size list of `row_length` ids per row."""
+    return pa.list_(DTYPES[dtype], row_length)
+
+
+def shard_schema(dtype: str, row_length: int, metadata: dict) -> pa.Schema:
+    return pa.schema([pa.field("tokens", tokens_type(dtype, row_length), nullable=False)], metadata=metadata)
+
+
+def check_manifest(manifest: dict, where: str) -> dict:
+    """`manifest` if it is one this code knows how to read; ValueError naming `where` otherwise."""
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"{where}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{where}: format_version {manifest.get('format_version')!r}, this reader knows {FORMAT_VERSION}"
+        )
+    if manifest["row_length"] != manifest["sequence_length"] + 1:
+        raise ValueError(f"{where}: row_length {manifest['row_length']} != sequence_length + 1")
+    if manifest["dtype"] not in DTYPES:
+        raise ValueError(f"{where}: dtype {manifest['dtype']!r}, expected one of {sorted(DTYPES)}")
+    return manifest
