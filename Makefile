@@ -1,4 +1,4 @@
-# The two commands of the README: `make demo` and `make test`. Both install first.
+# The two commands of the README: `make demo` and `make test` (lint, then the tests). Both install first.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # requirement would pull a multi-GB CUDA build.
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo lint format test test-fast clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,19 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 
 demo: install
-	$(BIN)/thresher demo --out demo-out
+	$(BIN)/thresher demo --output demo-out
 
-test: install
+# ruff (format check and lint, rules in pyproject.toml) and a type check of the contracts package
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy contracts
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 test-fast: install

@@ -42,6 +42,7 @@ from collections import Counter
 from pathlib import Path
 
 from lxml import html as lxml_html
+
 from thresher.filters.extract import ExtractionError, Extractor, decode_html
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -142,8 +143,11 @@ def timed(methods: list[str], pages: list[dict], repeats: int) -> tuple[dict, di
         for method in methods:
             speeds[method].append(len(pages) / seconds[method])
             ratios[method].append(seconds[methods[0]] / seconds[method])
-    return (outputs, {m: statistics.median(v) for m, v in speeds.items()},
-            {m: statistics.median(v) for m, v in ratios.items()})
+    return (
+        outputs,
+        {m: statistics.median(v) for m, v in speeds.items()},
+        {m: statistics.median(v) for m, v in ratios.items()},
+    )
 
 
 def run(methods: list[str], snippet_pages: list[dict], readability_pages: list[dict], repeats: int = 1) -> dict:
@@ -154,8 +158,13 @@ def run(methods: list[str], snippet_pages: list[dict], readability_pages: list[d
         found, avoided = snippet_scores(outputs[method][:n], snippet_pages)
         precision, recall, f1 = token_scores(outputs[method][n:], readability_pages)
         results[method] = {
-            "found": found, "avoided": avoided, "precision": precision, "recall": recall, "f1": f1,
-            "pages_per_s": speeds[method], "speed_ratio": ratios[method],
+            "found": found,
+            "avoided": avoided,
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "pages_per_s": speeds[method],
+            "speed_ratio": ratios[method],
         }
     return results
 
@@ -168,7 +177,9 @@ def load_crawl_pages() -> list[dict]:
     from thresher.pipelines.readers import read_records
 
     pages = []
-    paths = sorted((DATA / "web-warc-samples").glob("*.warc.gz")) + sorted((DATA / "commoncrawl-records").glob("*.warc.gz"))
+    paths = sorted((DATA / "web-warc-samples").glob("*.warc.gz")) + sorted(
+        (DATA / "commoncrawl-records").glob("*.warc.gz")
+    )
     for path in paths:
         with path.open("rb") as stream:
             for record in read_records(str(path), stream):
@@ -188,17 +199,23 @@ def crawl_report(methods: list[str], repeats: int) -> None:
     pages = load_crawl_pages()
     outputs, speeds, ratios = timed(methods, pages, repeats)
     fallback = sum(Extractor.cascade_text(page["html"]) is None for page in pages)
-    print(f"\nreal crawl pages: {len(pages)} HTML responses; the cascade hands {fallback} "
-          f"({100 * fallback / len(pages):.0f}%) to trafilatura")
+    print(
+        f"\nreal crawl pages: {len(pages)} HTML responses; the cascade hands {fallback} "
+        f"({100 * fallback / len(pages):.0f}%) to trafilatura"
+    )
     reference = [{"expected": tokens(text)} for text in outputs[methods[0]]]
     scored = [i for i, page in enumerate(reference) if page["expected"]]
-    print(f"\n| extractor | token P % vs {methods[0]} | token R % | token F1 % | pages/s per core "
-          f"| speed vs {methods[0]} |")
+    print(
+        f"\n| extractor | token P % vs {methods[0]} | token R % | token F1 % | pages/s per core "
+        f"| speed vs {methods[0]} |"
+    )
     print("|---|---|---|---|---|---|")
     for method in methods:
         precision, recall, f1 = token_scores([outputs[method][i] for i in scored], [reference[i] for i in scored])
-        print(f"| {method} | {100 * precision:.1f} | {100 * recall:.1f} | {100 * f1:.1f} | {speeds[method]:.1f} "
-              f"| {ratios[method]:.1f}x |")
+        print(
+            f"| {method} | {100 * precision:.1f} | {100 * recall:.1f} | {100 * f1:.1f} | {speeds[method]:.1f} "
+            f"| {ratios[method]:.1f}x |"
+        )
 
 
 # filters/extract.py constant -> values tried; the shipped value is the module's own.
@@ -228,33 +245,44 @@ def sweep(snippet_pages: list[dict], readability_pages: list[dict]) -> None:
             finally:
                 setattr(extract, name, shipped)
             mark = "*" if value == shipped else ""
-            print(f"| {name} | {value!r}{mark} | {100 * r['found']:.1f} | {100 * r['avoided']:.1f} "
-                  f"| {100 * r['precision']:.1f} | {100 * r['recall']:.1f} | {100 * r['f1']:.1f} |")
+            print(
+                f"| {name} | {value!r}{mark} | {100 * r['found']:.1f} | {100 * r['avoided']:.1f} "
+                f"| {100 * r['precision']:.1f} | {100 * r['recall']:.1f} | {100 * r['f1']:.1f} |"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--split", choices=("all", "dev", "heldout"), default="all")
     parser.add_argument("--repeats", type=int, default=1, help="timed passes; speeds are their medians")
-    parser.add_argument("--methods", default="trafilatura,resiliparse,cascade",
-                        help="comma-separated Extractor methods; the first is the speed reference")
+    parser.add_argument(
+        "--methods",
+        default="trafilatura,resiliparse,cascade",
+        help="comma-separated Extractor methods; the first is the speed reference",
+    )
     parser.add_argument("--sweep", action="store_true", help="rerun the cascade's threshold sweeps (scores only)")
     args = parser.parse_args()
     methods = args.methods.split(",")
     snippet_pages, readability_pages, undecodable = load_pages(args.split)
-    print(f"split {args.split}: {len(snippet_pages)} trafilatura-eval pages, {len(readability_pages)} "
-          f"readability pages, {undecodable} left out (undecodable)")
+    print(
+        f"split {args.split}: {len(snippet_pages)} trafilatura-eval pages, {len(readability_pages)} "
+        f"readability pages, {undecodable} left out (undecodable)"
+    )
     if args.sweep:
         sweep(snippet_pages, readability_pages)
         return
     results = run(methods, snippet_pages, readability_pages, args.repeats)
-    print(f"\n| extractor | must found % | must-not avoided % | token P % | token R % | token F1 % "
-          f"| pages/s per core | speed vs {methods[0]} |")
+    print(
+        f"\n| extractor | must found % | must-not avoided % | token P % | token R % | token F1 % "
+        f"| pages/s per core | speed vs {methods[0]} |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for method, r in results.items():
-        print(f"| {method} | {100 * r['found']:.1f} | {100 * r['avoided']:.1f} | {100 * r['precision']:.1f} "
-              f"| {100 * r['recall']:.1f} | {100 * r['f1']:.1f} | {r['pages_per_s']:.1f} "
-              f"| {r['speed_ratio']:.1f}x |")
+        print(
+            f"| {method} | {100 * r['found']:.1f} | {100 * r['avoided']:.1f} | {100 * r['precision']:.1f} "
+            f"| {100 * r['recall']:.1f} | {100 * r['f1']:.1f} | {r['pages_per_s']:.1f} "
+            f"| {r['speed_ratio']:.1f}x |"
+        )
     crawl_report(methods, args.repeats)
 
 

@@ -31,8 +31,7 @@ from datatrove.pipeline.filters import (
     GopherQualityFilter as DatatroveGopherQuality,
     GopherRepetitionFilter as DatatroveGopherRepetition,
 )
-from datatrove.utils import text as datatrove_text
-from datatrove.utils import word_tokenizers as datatrove_tokenizers
+from datatrove.utils import text as datatrove_text, word_tokenizers as datatrove_tokenizers
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
@@ -95,8 +94,9 @@ def main() -> None:
     texts = load_documents(args.docs)
     mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6
     print(f"{len(texts)} documents, {mb:.2f} MB of text; MB/s per core (one process), median of {args.repeats}\n")
-    print(f"{'filter':<18} {'pass':<7} {'datatrove':>10} {'thresher':>10} {'ratio':>7} {'(range)':>13}"
-          "   decisions agree")
+    print(
+        f"{'filter':<18} {'pass':<7} {'datatrove':>10} {'thresher':>10} {'ratio':>7} {'(range)':>13}   decisions agree"
+    )
     for name, (reference, ours) in FILTERS.items():
         runs: dict[str, list[tuple[float, float, int]]] = {"first": [], "steady": []}
         for _ in range(args.repeats):
@@ -111,8 +111,10 @@ def main() -> None:
             ratios = [r[0] / r[1] for r in results]
             same = min(r[2] for r in results)
             spread = f"{min(ratios):.1f}-{max(ratios):.1f}x" if len(ratios) > 1 else ""
-            print(f"{name:<18} {label:<7} {mb / t_ref:>10.2f} {mb / t_ours:>10.2f} {median(ratios):>6.1f}x {spread:>13}"
-                  f"   {same}/{len(texts)}")
+            print(
+                f"{name:<18} {label:<7} {mb / t_ref:>10.2f} {mb / t_ours:>10.2f} {median(ratios):>6.1f}x {spread:>13}"
+                f"   {same}/{len(texts)}"
+            )
 
 
 if __name__ == "__main__":

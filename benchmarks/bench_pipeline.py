@@ -81,8 +81,15 @@ TRAFILATURA_EVAL = DATA / "trafilatura-eval"
 READABILITY = DATA / "mozilla-readability-test-pages" / "pages"
 
 # fineweb.yaml's stages that datatrove's chain above has, in its order.
-CHAIN_KINDS = ["url_blocklist", "extract", "fasttext_langid", "gopher_repetition", "gopher_quality",
-               "c4_quality", "fineweb_quality"]
+CHAIN_KINDS = [
+    "url_blocklist",
+    "extract",
+    "fasttext_langid",
+    "gopher_repetition",
+    "gopher_quality",
+    "c4_quality",
+    "fineweb_quality",
+]
 # datatrove runs trafilatura in a child process and skips a page that takes longer than `timeout`
 # (1 s by default): which pages those are depends on the machine's load, so its output would vary
 # from run to run. An hour never fires; thresher has no per-page timeout at all.
@@ -138,8 +145,9 @@ def load_pages(limit: int | None, readability: bool) -> list[tuple[str, bytes]]:
     """(url, HTML bytes) of every page, trafilatura-eval first, in evaldata.json order."""
     pages = []
     for key, entry in json.loads((TRAFILATURA_EVAL / "evaldata.json").read_text()).items():
-        path = next(p for p in (TRAFILATURA_EVAL / folder / f"{entry['file']}.gz" for folder in ("eval", "cache"))
-                    if p.exists())
+        path = next(
+            p for p in (TRAFILATURA_EVAL / folder / f"{entry['file']}.gz" for folder in ("eval", "cache")) if p.exists()
+        )
         pages.append((page_url(key), gzip.decompress(path.read_bytes())))
     if readability:
         for folder in sorted(p for p in READABILITY.iterdir() if p.is_dir()):
@@ -224,9 +232,12 @@ def timed_rounds(pages: list[tuple[str, bytes]], tmp: Path, args: argparse.Names
     write_shards(pages, shard_dir, args.shards)
     for method in ("trafilatura", "cascade"):
         write_recipe(tmp / f"{method}.yaml", method)
-    print(f"{len(pages)} pages, {sum(len(body) for _, body in pages) / 1e6:.1f} MB of HTML, in {args.shards} WARC "
-          f"shards ({sum(p.stat().st_size for p in shard_dir.iterdir()) / 1e6:.1f} MB gzipped); {args.workers} "
-          f"workers per side, {args.repeats} rounds\n", flush=True)
+    print(
+        f"{len(pages)} pages, {sum(len(body) for _, body in pages) / 1e6:.1f} MB of HTML, in {args.shards} WARC "
+        f"shards ({sum(p.stat().st_size for p in shard_dir.iterdir()) / 1e6:.1f} MB gzipped); {args.workers} "
+        f"workers per side, {args.repeats} rounds\n",
+        flush=True,
+    )
     runs = {
         ("datatrove", "trafilatura"): lambda out: run_datatrove(shard_dir, out, args.shards, args.workers),
         ("thresher", "trafilatura"): lambda out: run_thresher(shard_dir, out, tmp / "trafilatura.yaml", args.workers),
@@ -239,8 +250,11 @@ def timed_rounds(pages: list[tuple[str, bytes]], tmp: Path, args: argparse.Names
             took, docs = run(tmp / f"{side}-{extractor}-{round_}")
             seconds[side, extractor].append(took)
             same = kept.setdefault((side, extractor), docs) == docs
-            print(f"round {round_ + 1}: {side} {extractor} {took:.1f} s, kept {len(docs)}"
-                  f"{'' if same else ' (NOT the same documents as in round 1)'}", flush=True)
+            print(
+                f"round {round_ + 1}: {side} {extractor} {took:.1f} s, kept {len(docs)}"
+                f"{'' if same else ' (NOT the same documents as in round 1)'}",
+                flush=True,
+            )
     return seconds, kept
 
 
@@ -265,21 +279,27 @@ def main() -> None:
 
     mb = sum(len(body) for _, body in pages) / 1e6
     reference = seconds["datatrove", "trafilatura"]
-    print("\n| side | extractor | workers | input docs | kept docs | wall s (median) | docs/s | input MB/s "
-          "| speed vs datatrove | wall s, each round |")
+    print(
+        "\n| side | extractor | workers | input docs | kept docs | wall s (median) | docs/s | input MB/s "
+        "| speed vs datatrove | wall s, each round |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for (side, extractor), times in seconds.items():
         wall = statistics.median(times)
         ratio = statistics.median(r / t for r, t in zip(reference, times))
-        print(f"| {side} | {extractor} | {args.workers} | {len(pages)} | {len(kept[side, extractor])} | {wall:.1f} "
-              f"| {len(pages) / wall:.1f} | {mb / wall:.2f} | {ratio:.2f}x | {', '.join(f'{t:.1f}' for t in times)} |")
+        print(
+            f"| {side} | {extractor} | {args.workers} | {len(pages)} | {len(kept[side, extractor])} | {wall:.1f} "
+            f"| {len(pages) / wall:.1f} | {mb / wall:.2f} | {ratio:.2f}x | {', '.join(f'{t:.1f}' for t in times)} |"
+        )
 
     ours, theirs = kept["thresher", "trafilatura"], kept["datatrove", "trafilatura"]
     both = ours.keys() & theirs.keys()
     same_text = sum(ours[url] == theirs[url] for url in both)
-    print(f"\nKept by URL, datatrove vs thresher (trafilatura): both {len(both)}, only datatrove "
-          f"{len(theirs.keys() - ours.keys())}, only thresher {len(ours.keys() - theirs.keys())}, Jaccard "
-          f"{len(both) / max(1, len(ours.keys() | theirs.keys())):.3f}; same text in {same_text} of the {len(both)}")
+    print(
+        f"\nKept by URL, datatrove vs thresher (trafilatura): both {len(both)}, only datatrove "
+        f"{len(theirs.keys() - ours.keys())}, only thresher {len(ours.keys() - theirs.keys())}, Jaccard "
+        f"{len(both) / max(1, len(ours.keys() | theirs.keys())):.3f}; same text in {same_text} of the {len(both)}"
+    )
 
 
 if __name__ == "__main__":

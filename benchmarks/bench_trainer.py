@@ -47,17 +47,32 @@ from thresher.trainer.model import SIZES, padded_vocab_size
 GPT2_VOCAB = 50257  # the tokenizer nanoGPT trains with, padded to 50304 by both models
 
 
-def write_random_shards(out: Path, vocab_size: int, seq_len: int, rows: int, val_rows: int, shards: int = 1, seed: int = 0) -> Path:
+def write_random_shards(
+    out: Path, vocab_size: int, seq_len: int, rows: int, val_rows: int, shards: int = 1, seed: int = 0
+) -> Path:
     """A shard set of uniformly random tokens, as contracts.md (5) lays it out: throughput does not
     depend on what the tokens say, and random ids need no tokenizer or corpus."""
     row_length = seq_len + 1
     rng = np.random.default_rng(seed)
     dtype, arrow_type = (np.uint16, pa.uint16()) if vocab_size <= 1 << 16 else (np.uint32, pa.uint32())
     schema = pa.schema([("tokens", pa.list_(arrow_type, row_length))])
-    manifest = {"format": "thresher-shards", "format_version": 1,
-                "tokenizer": {"sha256": hashlib.sha256(b"random").hexdigest(), "vocab_size": vocab_size, "eos_id": 0, "path": "random"},
-                "sequence_length": seq_len, "row_length": row_length, "dtype": np.dtype(dtype).name,
-                "shuffle_seed": seed, "val_fraction": val_rows / (rows + val_rows), "source": "random", "splits": {}}
+    manifest = {
+        "format": "thresher-shards",
+        "format_version": 1,
+        "tokenizer": {
+            "sha256": hashlib.sha256(b"random").hexdigest(),
+            "vocab_size": vocab_size,
+            "eos_id": 0,
+            "path": "random",
+        },
+        "sequence_length": seq_len,
+        "row_length": row_length,
+        "dtype": np.dtype(dtype).name,
+        "shuffle_seed": seed,
+        "val_fraction": val_rows / (rows + val_rows),
+        "source": "random",
+        "splits": {},
+    }
     for split, n, count in (("train", rows, shards), ("val", val_rows, 1)):
         (out / split).mkdir(parents=True, exist_ok=True)
         entries = []
@@ -65,14 +80,32 @@ def write_random_shards(out: Path, vocab_size: int, seq_len: int, rows: int, val
             tokens = rng.integers(0, vocab_size, size=(len(part), row_length), dtype=dtype)
             rel = f"{split}/shard-{k:05d}.arrow"
             with pa.OSFile(str(out / rel), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
-                writer.write_batch(pa.record_batch([pa.FixedSizeListArray.from_arrays(pa.array(tokens.reshape(-1)), row_length)], schema=schema))
-            entries.append({"path": rel, "rows": len(part), "tokens": int(tokens.size), "sha256": hashlib.sha256((out / rel).read_bytes()).hexdigest()})
-        manifest["splits"][split] = {"documents": n, "rows": n, "tokens": n * row_length, "dropped_tail_tokens": 0, "shards": entries}
+                writer.write_batch(
+                    pa.record_batch(
+                        [pa.FixedSizeListArray.from_arrays(pa.array(tokens.reshape(-1)), row_length)], schema=schema
+                    )
+                )
+            entries.append(
+                {
+                    "path": rel,
+                    "rows": len(part),
+                    "tokens": int(tokens.size),
+                    "sha256": hashlib.sha256((out / rel).read_bytes()).hexdigest(),
+                }
+            )
+        manifest["splits"][split] = {
+            "documents": n,
+            "rows": n,
+            "tokens": n * row_length,
+            "dropped_tail_tokens": 0,
+            "shards": entries,
+        }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return out
 
 
 # --- the reference: nanoGPT's model (karpathy/nanoGPT model.py), bias=False, dropout 0 ----------
+
 
 class CausalSelfAttention(nn.Module):
     def __init__(self, n_head, d_model):
@@ -142,7 +175,9 @@ def reference_tokens_per_s(args, shards: Path, device: torch.device) -> tuple[fl
     """(tokens/s, FLOPs per token) of nanoGPT's loop on the same data."""
     torch.manual_seed(1337)
     size = SIZES[args.model]
-    model = GPT(padded_vocab_size(GPT2_VOCAB), args.seq_len, size["n_layer"], size["n_head"], size["d_model"]).to(device)
+    model = GPT(padded_vocab_size(GPT2_VOCAB), args.seq_len, size["n_layer"], size["n_head"], size["d_model"]).to(
+        device
+    )
     cuda = device.type == "cuda"
     optimizer = torch.optim.AdamW(model.parameters(), lr=6e-4, betas=(0.9, 0.95), weight_decay=0.1, fused=cuda)
     step_fn = torch.compile(model) if args.compile else model
@@ -186,10 +221,38 @@ def thresher_tokens_per_s(args, shards: Path, out: Path, device: torch.device) -
     from thresher.trainer.model import Transformer, model_config
 
     total = args.warmup_steps + args.steps
-    argv = ["--input", str(shards), "--output", str(out), "--model", args.model, "--steps", str(total),
-            "--batch-size", str(args.batch_size), "--grad-accum", "1", "--warmup", "1", "--lr", "6e-4",
-            "--log-interval", str(args.steps), "--eval-interval", str(total), "--eval-steps", "1",
-            "--ckpt-interval", str(total), "--keep-last", "1", "--device", device.type, "--dtype", args.dtype]
+    argv = [
+        "--input",
+        str(shards),
+        "--output",
+        str(out),
+        "--model",
+        args.model,
+        "--steps",
+        str(total),
+        "--batch-size",
+        str(args.batch_size),
+        "--grad-accum",
+        "1",
+        "--warmup",
+        "1",
+        "--lr",
+        "6e-4",
+        "--log-interval",
+        str(args.steps),
+        "--eval-interval",
+        str(total),
+        "--eval-steps",
+        "1",
+        "--ckpt-interval",
+        str(total),
+        "--keep-last",
+        "1",
+        "--device",
+        device.type,
+        "--dtype",
+        args.dtype,
+    ]
     if args.compile:
         argv.append("--compile")
     if args.warmup_steps % args.steps:
@@ -205,13 +268,28 @@ def thresher_tokens_per_s(args, shards: Path, out: Path, device: torch.device) -
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="124m", choices=list(SIZES), help="size on both sides (default 124m)")
-    p.add_argument("--batch-size", type=int, default=16, help="rows per step (default 16: 16k tokens, fits a 124m in 80 GB without checkpointing)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=16,
+        help="rows per step (default 16: 16k tokens, fits a 124m in 80 GB without checkpointing)",
+    )
     p.add_argument("--seq-len", type=int, default=1024, help="tokens per row (default 1024, GPT-2's)")
     p.add_argument("--steps", type=int, default=20, help="timed steps (default 20)")
-    p.add_argument("--warmup-steps", type=int, default=20, help="untimed steps first, for compilation; a multiple of --steps (default 20)")
+    p.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=20,
+        help="untimed steps first, for compilation; a multiple of --steps (default 20)",
+    )
     p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
     p.add_argument("--dtype", choices=["bf16", "fp32"], default=None, help="default: bf16 on CUDA, fp32 on CPU")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True, help="torch.compile both models (default: yes; --no-compile for a quick CPU smoke test)")
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="torch.compile both models (default: yes; --no-compile for a quick CPU smoke test)",
+    )
     args = p.parse_args(argv)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     args.dtype = args.dtype or ("bf16" if device.type == "cuda" else "fp32")
@@ -228,13 +306,20 @@ def main(argv=None) -> int:
         ours_tps, ours_flops = thresher_tokens_per_s(args, shards, Path(tmp) / "run", device)
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"\n{args.model}, {args.batch_size} x {args.seq_len} tokens a step, {args.dtype}, compile {'on' if args.compile else 'off'}, {name}"
-          + (f" (MFU against {peak / 1e12:.0f} TFLOP/s)" if peak else ""))
+    print(
+        f"\n{args.model}, {args.batch_size} x {args.seq_len} tokens a step, {args.dtype}, compile {'on' if args.compile else 'off'}, {name}"
+        + (f" (MFU against {peak / 1e12:.0f} TFLOP/s)" if peak else "")
+    )
     print(f"{'':24}{'tokens/s':>14}{'GFLOP/token':>13}{'MFU':>8}")
-    for label, tps, flops in (("nanoGPT-style reference", ref_tps, ref_flops), ("thresher pretrain", ours_tps, ours_flops)):
+    for label, tps, flops in (
+        ("nanoGPT-style reference", ref_tps, ref_flops),
+        ("thresher pretrain", ours_tps, ours_flops),
+    ):
         mfu = f"{tps * flops / peak:.1%}" if peak else "n/a"
         print(f"{label:24}{tps:>14,.0f}{flops / 1e9:>13.3f}{mfu:>8}")
-    print(f"ratio thresher / reference: {ours_tps / ref_tps:.2f} in tokens/s, {ours_tps * ours_flops / (ref_tps * ref_flops):.2f} in FLOP/s")
+    print(
+        f"ratio thresher / reference: {ours_tps / ref_tps:.2f} in tokens/s, {ours_tps * ours_flops / (ref_tps * ref_flops):.2f} in FLOP/s"
+    )
     return 0 if math.isfinite(ours_tps) else 1
 
 

@@ -53,39 +53,62 @@ def tokens_per_s(loader, batch_size: int, seq_len: int, seconds: float) -> float
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="124m", choices=list(SIZES), help="the model whose GPU consumption is the yardstick (default 124m)")
+    p.add_argument(
+        "--model",
+        default="124m",
+        choices=list(SIZES),
+        help="the model whose GPU consumption is the yardstick (default 124m)",
+    )
     p.add_argument("--mfu", type=float, default=0.46, help="the GPU's model FLOP utilisation (default 0.46)")
     p.add_argument("--seq-len", type=int, default=1024, help="tokens per row (default 1024)")
     p.add_argument("--batch-size", type=int, default=16, help="rows per micro-batch on one GPU (default 16)")
-    p.add_argument("--rows", type=int, default=16384, help="rows per shard set written for the test (default 16384: 34 MB of uint16)")
+    p.add_argument(
+        "--rows",
+        type=int,
+        default=16384,
+        help="rows per shard set written for the test (default 16384: 34 MB of uint16)",
+    )
     p.add_argument("--seconds", type=float, default=5.0, help="time each loader this long (default 5)")
-    p.add_argument("--world", type=int, default=64, help="ranks for the many-GPU case: global batch = world x batch size (default 64)")
+    p.add_argument(
+        "--world",
+        type=int,
+        default=64,
+        help="ranks for the many-GPU case: global batch = world x batch size (default 64)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(1)  # the loader is single-threaded: leave no doubt what was measured
 
     with torch.device("meta"):
         flops_per_token = Transformer(model_config(args.model, GPT2_VOCAB, args.seq_len)).flops_per_token()
     gpu = args.mfu * H200_PEAK_BF16 / flops_per_token
-    print(f"GPU consumption: {args.model} at sequence length {args.seq_len}, {flops_per_token / 1e9:.3f} GFLOP per token, "
-          f"{args.mfu:.0%} MFU of {H200_PEAK_BF16 / 1e12:.0f} TFLOP/s = {gpu:,.0f} tokens/s; target {TARGET_HEADROOM}x = {TARGET_HEADROOM * gpu:,.0f} tokens/s")
+    print(
+        f"GPU consumption: {args.model} at sequence length {args.seq_len}, {flops_per_token / 1e9:.3f} GFLOP per token, "
+        f"{args.mfu:.0%} MFU of {H200_PEAK_BF16 / 1e12:.0f} TFLOP/s = {gpu:,.0f} tokens/s; target {TARGET_HEADROOM}x = {TARGET_HEADROOM * gpu:,.0f} tokens/s"
+    )
 
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         a = write_random_shards(Path(tmp) / "a", GPT2_VOCAB, args.seq_len, args.rows, args.batch_size, shards=4, seed=1)
-        b = write_random_shards(Path(tmp) / "b", GPT2_VOCAB, args.seq_len, args.rows // 2, args.batch_size, shards=2, seed=2)
+        b = write_random_shards(
+            Path(tmp) / "b", GPT2_VOCAB, args.seq_len, args.rows // 2, args.batch_size, shards=2, seed=2
+        )
         sets = {"a": TokenShards(a, "train"), "b": TokenShards(b, "train")}
         G = args.world * args.batch_size
         loaders = {
             "BatchLoader, 1 GPU": BatchLoader(sets["a"], args.batch_size, seed=0),
             f"BatchLoader, rank 0 of {args.world}": BatchLoader(sets["a"], G, seed=0, rank=0, world_size=args.world),
             "MixtureLoader 70/30, 1 GPU": MixtureLoader(sets, {"a": 0.7, "b": 0.3}, args.batch_size, seed=0),
-            f"MixtureLoader 70/30, rank 0 of {args.world}": MixtureLoader(sets, {"a": 0.7, "b": 0.3}, G, seed=0, rank=0, world_size=args.world),
+            f"MixtureLoader 70/30, rank 0 of {args.world}": MixtureLoader(
+                sets, {"a": 0.7, "b": 0.3}, G, seed=0, rank=0, world_size=args.world
+            ),
         }
         for name, loader in loaders.items():
             tps = tokens_per_s(loader, args.batch_size, args.seq_len, args.seconds)
             ok &= tps >= TARGET_HEADROOM * gpu
-            print(f"{name:34} {tps:>14,.0f} tokens/s = {tps / gpu:,.0f}x the GPU's consumption "
-                  f"({args.batch_size * args.seq_len / tps * 1e6:,.0f} us per {args.batch_size}-row batch)")
+            print(
+                f"{name:34} {tps:>14,.0f} tokens/s = {tps / gpu:,.0f}x the GPU's consumption "
+                f"({args.batch_size * args.seq_len / tps * 1e6:,.0f} us per {args.batch_size}-row batch)"
+            )
     print("PASS" if ok else f"FAIL: below {TARGET_HEADROOM}x")
     return 0 if ok else 1
 

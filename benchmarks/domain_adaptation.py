@@ -37,11 +37,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from thresher.pipelines import shard
-from thresher.contracts.shards import split_of
-from thresher.contracts.schema import DOCUMENT_SCHEMA, to_row
-from thresher.tokenizer.train import train_tokenizer
 from thresher.cli import main as cli
+from thresher.contracts.schema import DOCUMENT_SCHEMA, to_row
+from thresher.contracts.shards import split_of
+from thresher.pipelines import shard
+from thresher.tokenizer.train import train_tokenizer
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 VAL_FRACTION = 0.05
@@ -83,17 +83,38 @@ def val_losses(out: Path) -> dict[str, float]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--work", default=None, help="folder for data, shards and checkpoints (default: a temporary one, removed at the end)")
-    p.add_argument("--vocab-size", type=int, default=4096, help="BPE vocabulary (default 4096: small enough for the tiny model's embedding)")
+    p.add_argument(
+        "--work",
+        default=None,
+        help="folder for data, shards and checkpoints (default: a temporary one, removed at the end)",
+    )
+    p.add_argument(
+        "--vocab-size",
+        type=int,
+        default=4096,
+        help="BPE vocabulary (default 4096: small enough for the tiny model's embedding)",
+    )
     p.add_argument("--seq-len", type=int, default=128, help="tokens per row (default 128)")
     p.add_argument("--batch-size", type=int, default=16, help="rows per step (default 16)")
     p.add_argument("--base-steps", type=int, default=800, help="steps of general pretraining (default 800)")
     p.add_argument("--adapt-steps", type=int, default=400, help="steps of continued pretraining (default 400)")
     p.add_argument("--base-lr", type=float, default=3e-3, help="peak learning rate of the base run (default 3e-3)")
-    p.add_argument("--adapt-lr", type=float, default=1e-3, help="peak learning rate of continued pretraining (default 1e-3: a third of the base's, "
-                                                                  "a usual choice for continued pretraining: it adapts without erasing)")
-    p.add_argument("--replay", type=float, default=0.3, help="share of general text in the continued mixture (default 0.3)")
-    p.add_argument("--eval-steps", type=int, default=10, help="validation batches per source and evaluation (default 10: 20k tokens, most of the general held-out set)")
+    p.add_argument(
+        "--adapt-lr",
+        type=float,
+        default=1e-3,
+        help="peak learning rate of continued pretraining (default 1e-3: a third of the base's, "
+        "a usual choice for continued pretraining: it adapts without erasing)",
+    )
+    p.add_argument(
+        "--replay", type=float, default=0.3, help="share of general text in the continued mixture (default 0.3)"
+    )
+    p.add_argument(
+        "--eval-steps",
+        type=int,
+        default=10,
+        help="validation batches per source and evaluation (default 10: 20k tokens, most of the general held-out set)",
+    )
     args = p.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,10 +124,16 @@ def main(argv=None) -> int:
 
         curated = work / "curated"
         curated.mkdir(exist_ok=True)
-        counts = {"general": write_documents(curated / "general.parquet", general_documents(), "general"),
-                  "finance": write_documents(curated / "finance.parquet", finance_documents(), "finance")}
-        train_only = [d for domain in counts for d in pq.read_table(curated / f"{domain}.parquet", columns=["id", "text"]).to_pylist()
-                      if split_of(d["id"], VAL_FRACTION) == "train"]
+        counts = {
+            "general": write_documents(curated / "general.parquet", general_documents(), "general"),
+            "finance": write_documents(curated / "finance.parquet", finance_documents(), "finance"),
+        }
+        train_only = [
+            d
+            for domain in counts
+            for d in pq.read_table(curated / f"{domain}.parquet", columns=["id", "text"]).to_pylist()
+            if split_of(d["id"], VAL_FRACTION) == "train"
+        ]
         (work / "tokenizer-input").mkdir(exist_ok=True)
         pq.write_table(pa.Table.from_pylist(train_only), work / "tokenizer-input" / "train.parquet")
         tokenizer = work / "tokenizer"
@@ -114,16 +141,53 @@ def main(argv=None) -> int:
         shards = {}
         for domain in counts:
             shards[domain] = work / "shards" / domain
-            shard.run(str(curated / f"{domain}.parquet"), str(tokenizer), str(shards[domain]), [],
-                      sequence_length=args.seq_len, val_fraction=VAL_FRACTION, source=domain)
+            shard.run(
+                str(curated / f"{domain}.parquet"),
+                str(tokenizer),
+                str(shards[domain]),
+                [],
+                sequence_length=args.seq_len,
+                val_fraction=VAL_FRACTION,
+                source=domain,
+            )
         prepared = time.perf_counter() - start
 
-        common = ["--model", "tiny", "--batch-size", str(args.batch_size), "--grad-accum", "1", "--eval-steps", str(args.eval_steps),
-                  "--log-interval", "50", "--device", "cpu", "--dtype", "fp32"]
+        common = [
+            "--model",
+            "tiny",
+            "--batch-size",
+            str(args.batch_size),
+            "--grad-accum",
+            "1",
+            "--eval-steps",
+            str(args.eval_steps),
+            "--log-interval",
+            "50",
+            "--device",
+            "cpu",
+            "--dtype",
+            "fp32",
+        ]
 
-        def run(out: Path, mix: dict[str, float], steps: int, lr: float, warmup: int, init_from: Path | None = None) -> dict[str, float]:
-            argv = ["--mix", ",".join(f"{d}={shards[d]}:{w}" for d, w in mix.items()), "--output", str(out), "--steps", str(steps),
-                    "--lr", str(lr), "--warmup", str(warmup), "--eval-interval", str(steps), "--ckpt-interval", str(steps)]
+        def run(
+            out: Path, mix: dict[str, float], steps: int, lr: float, warmup: int, init_from: Path | None = None
+        ) -> dict[str, float]:
+            argv = [
+                "--mix",
+                ",".join(f"{d}={shards[d]}:{w}" for d, w in mix.items()),
+                "--output",
+                str(out),
+                "--steps",
+                str(steps),
+                "--lr",
+                str(lr),
+                "--warmup",
+                str(warmup),
+                "--eval-interval",
+                str(steps),
+                "--ckpt-interval",
+                str(steps),
+            ]
             if init_from is None:
                 argv += common
             else:
@@ -132,30 +196,55 @@ def main(argv=None) -> int:
             return val_losses(out)
 
         t = time.perf_counter()
-        base = run(work / "base", {"general": 1, "finance": 0}, args.base_steps, args.base_lr, warmup=args.base_steps // 10)
+        base = run(
+            work / "base", {"general": 1, "finance": 0}, args.base_steps, args.base_lr, warmup=args.base_steps // 10
+        )
         base_s = time.perf_counter() - t
         t = time.perf_counter()
-        replay = run(work / "replay", {"finance": 1 - args.replay, "general": args.replay}, args.adapt_steps, args.adapt_lr,
-                     warmup=args.adapt_steps // 20, init_from=work / "base")
-        finance_only = run(work / "finance-only", {"finance": 1, "general": 0}, args.adapt_steps, args.adapt_lr,
-                           warmup=args.adapt_steps // 20, init_from=work / "base")
+        replay = run(
+            work / "replay",
+            {"finance": 1 - args.replay, "general": args.replay},
+            args.adapt_steps,
+            args.adapt_lr,
+            warmup=args.adapt_steps // 20,
+            init_from=work / "base",
+        )
+        finance_only = run(
+            work / "finance-only",
+            {"finance": 1, "general": 0},
+            args.adapt_steps,
+            args.adapt_lr,
+            warmup=args.adapt_steps // 20,
+            init_from=work / "base",
+        )
         adapt_s = time.perf_counter() - t
 
         manifests = {d: json.loads((shards[d] / "manifest.json").read_text()) for d in shards}
         tokens = {d: {s: manifests[d]["splits"][s]["tokens"] for s in ("train", "val")} for d in shards}
         step_tokens = args.batch_size * args.seq_len
         print(f"\n### Domain adaptation (tiny model, {args.vocab_size}-token BPE, sequence length {args.seq_len})\n")
-        print(f"Documents: general {counts['general']:,}, finance {counts['finance']:,}; tokens (train / held out): "
-              + "; ".join(f"{d} {t['train']:,} / {t['val']:,}" for d, t in tokens.items()) + ".")
-        print(f"Base: {args.base_steps} steps on general text ({args.base_steps * step_tokens:,} tokens, peak lr {args.base_lr}). "
-              f"Continued: {args.adapt_steps} steps ({args.adapt_steps * step_tokens:,} tokens, peak lr {args.adapt_lr}) from the base.\n")
-        print("| validation loss (nats/token) | base (general only) | continued: finance 70% + general 30% | continued: finance only |")
+        print(
+            f"Documents: general {counts['general']:,}, finance {counts['finance']:,}; tokens (train / held out): "
+            + "; ".join(f"{d} {t['train']:,} / {t['val']:,}" for d, t in tokens.items())
+            + "."
+        )
+        print(
+            f"Base: {args.base_steps} steps on general text ({args.base_steps * step_tokens:,} tokens, peak lr {args.base_lr}). "
+            f"Continued: {args.adapt_steps} steps ({args.adapt_steps * step_tokens:,} tokens, peak lr {args.adapt_lr}) from the base.\n"
+        )
+        print(
+            "| validation loss (nats/token) | base (general only) | continued: finance 70% + general 30% | continued: finance only |"
+        )
         print("|---|---|---|---|")
         for domain in ("finance", "general"):
             b, r, f = base[domain], replay[domain], finance_only[domain]
             print(f"| {domain} | {b:.3f} | {r:.3f} ({r - b:+.3f}) | {f:.3f} ({f - b:+.3f}) |")
-        print(f"\nTime: data, tokenizer and shards {prepared:.0f} s; base {base_s:.0f} s; both continued runs {adapt_s:.0f} s.")
-        (work / "results.json").write_text(json.dumps({"base": base, "replay": replay, "finance_only": finance_only}, indent=2))
+        print(
+            f"\nTime: data, tokenizer and shards {prepared:.0f} s; base {base_s:.0f} s; both continued runs {adapt_s:.0f} s."
+        )
+        (work / "results.json").write_text(
+            json.dumps({"base": base, "replay": replay, "finance_only": finance_only}, indent=2)
+        )
     return 0
 
 

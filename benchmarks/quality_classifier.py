@@ -83,23 +83,40 @@ def main() -> None:
     start = time.perf_counter()
     model = train_supervised(examples, **params)
     train_s = time.perf_counter() - start
-    print(f"training set: {counts['per_class']} per class (of {counts['positives']} reference pieces, "
-          f"{counts['negatives']} crawl pages; negatives extracted with {args.negatives_extract!r}), "
-          f"built in {prep_s:.1f}s; fastText {params} trained in {train_s:.1f}s")
+    print(
+        f"training set: {counts['per_class']} per class (of {counts['positives']} reference pieces, "
+        f"{counts['negatives']} crawl pages; negatives extracted with {args.negatives_extract!r}), "
+        f"built in {prep_s:.1f}s; fastText {params} trained in {train_s:.1f}s"
+    )
 
-    heuristics = {"gopher_quality": GopherQualityFilter(), "c4_quality": C4QualityFilter(), "fineweb_quality": FineWebQualityFilter()}
-    print("| annotations | docs (good) | ROC AUC | accuracy at 0.5 | best accuracy (threshold) | top 10% precision | "
-          + " | ".join(f"{name} accuracy" for name in heuristics) + " |")
+    heuristics = {
+        "gopher_quality": GopherQualityFilter(),
+        "c4_quality": C4QualityFilter(),
+        "fineweb_quality": FineWebQualityFilter(),
+    }
+    print(
+        "| annotations | docs (good) | ROC AUC | accuracy at 0.5 | best accuracy (threshold) | top 10% precision | "
+        + " | ".join(f"{name} accuracy" for name in heuristics)
+        + " |"
+    )
     print("|---|---|---|---|---|---|" + "---|" * len(heuristics))
     for name in ("majority_data.jsonl", "agreement_data.jsonl"):
         texts, y = load_annotations(name)
         m = evaluate(y, score_texts(model, texts, "__label__hq"))
         kept = {h: np.array([f({"text": t}).keep for t in texts]) for h, f in heuristics.items()}
-        print(f"| {name} | {len(y)} ({int(y.sum())}) | {m['roc_auc']:.3f} | {m['at_threshold']['accuracy']:.3f} | "
-              f"{m['best_accuracy']['accuracy']:.3f} ({m['best_accuracy']['threshold']:.3g}) | {m['keep_top']['precision']:.3f} | "
-              + " | ".join(f"{(k == y).mean():.3f}" for k in kept.values()) + " |")
-    print("majority class share: " + ", ".join(f"{n}: {max(y.mean(), 1 - y.mean()):.3f}"
-          for n, (_, y) in ((n, load_annotations(n)) for n in ("majority_data.jsonl", "agreement_data.jsonl"))))
+        print(
+            f"| {name} | {len(y)} ({int(y.sum())}) | {m['roc_auc']:.3f} | {m['at_threshold']['accuracy']:.3f} | "
+            f"{m['best_accuracy']['accuracy']:.3f} ({m['best_accuracy']['threshold']:.3g}) | {m['keep_top']['precision']:.3f} | "
+            + " | ".join(f"{(k == y).mean():.3f}" for k in kept.values())
+            + " |"
+        )
+    print(
+        "majority class share: "
+        + ", ".join(
+            f"{n}: {max(y.mean(), 1 - y.mean()):.3f}"
+            for n, (_, y) in ((n, load_annotations(n)) for n in ("majority_data.jsonl", "agreement_data.jsonl"))
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -106,7 +106,12 @@ def fetch(url: str, sha256: str | None = None) -> Path:
     except BaseException:
         os.unlink(tmp.name)
         raise
-    log.warning("fetched %s (%d bytes, sha256 %s) into %s%s", url, size, actual, dest,
-                "" if sha256 else "; pass this sha256 to pin the file")
+    log.warning(
+        "fetched %s (%d bytes, sha256 %s) into %s%s",
+        url,
+        size,
+        actual,
+        dest,
+        "" if sha256 else "; pass this sha256 to pin the file",
+    )
     return dest
-

@@ -31,7 +31,7 @@ class Funnel:
         cell[2] += size[0]
         cell[3] += size[1]
 
-    def add(self, summary: tuple) -> "Funnel":
+    def add(self, summary: tuple) -> Funnel:
         end, status, reason, nbytes, trace = summary
         last = end if status != "kept" else end - 1
         for i in range(last + 1):
@@ -42,7 +42,7 @@ class Funnel:
             self._add((end, status, reason), nbytes, trace[end])
         return self
 
-    def merge(self, other: "Funnel") -> "Funnel":
+    def merge(self, other: Funnel) -> Funnel:
         for key, cell in other.cells.items():
             mine = self.cells.setdefault(key, [0, 0, 0, 0])
             for j in range(4):
@@ -52,9 +52,16 @@ class Funnel:
     def to_dict(self, stage_names: list[str]) -> dict:
         stages = []
         for i, name in enumerate(stage_names):
-            entry = {"name": name, "in": _metrics(self.cells.get((i, "in", None))), "kept": _metrics(self.cells.get((i, "kept", None))),
-                     "dropped": {}, "errored": {}}
-            for (j, status, reason), cell in sorted(self.cells.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or "")):
+            entry: dict = {
+                "name": name,
+                "in": _metrics(self.cells.get((i, "in", None))),
+                "kept": _metrics(self.cells.get((i, "kept", None))),
+                "dropped": {},
+                "errored": {},
+            }
+            for (j, status, reason), cell in sorted(
+                self.cells.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or "")
+            ):
                 if j == i and status in ("dropped", "errored"):
                     entry[status][reason] = _metrics(cell)
             stages.append(entry)
@@ -104,8 +111,16 @@ def format_funnel(stats: dict) -> str:
 
     def row(label, part):
         sh = part["share"]
-        return (label, f"{part['docs']:,}", f"{100 * sh['docs']:.1f}", _fmt_int(part["bytes"]), _fmt_int(part["chars"]),
-                f"{100 * sh['chars']:.1f}", _fmt_int(part["words"]), f"{100 * sh['words']:.1f}")
+        return (
+            label,
+            f"{part['docs']:,}",
+            f"{100 * sh['docs']:.1f}",
+            _fmt_int(part["bytes"]),
+            _fmt_int(part["chars"]),
+            f"{100 * sh['chars']:.1f}",
+            _fmt_int(part["words"]),
+            f"{100 * sh['words']:.1f}",
+        )
 
     for s in stats["stages"]:
         rows.append(row(f"{s['name']} (in)", s["in"]))

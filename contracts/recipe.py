@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import inspect
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from annotated_types import Ge, Interval
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, ValidationError, create_model
@@ -41,6 +41,9 @@ Share = Annotated[float, Interval(ge=0, le=1)]
 NonNegative = Annotated[float, Ge(0)]
 
 _STRICT = ConfigDict(strict=True, extra="forbid", arbitrary_types_allowed=True)
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class RecipeError(ValueError):
@@ -92,7 +95,7 @@ def _problems(error: ValidationError, where: str) -> str:
     return "\n".join(lines)
 
 
-def _validate(model: type[BaseModel], data: dict, where: str) -> BaseModel:
+def _validate(model: type[M], data: dict, where: str) -> M:
     # JSON mode: strict, yet YAML lists are accepted where a tuple is declared.
     try:
         return model.model_validate_json(json.dumps(data, default=str))
@@ -117,14 +120,14 @@ def parse_recipe_data(data: Any, source: str = "") -> Recipe:
     fields["name"] = data.get("name") or Path(source.removeprefix("builtin:")).stem
     recipe = _validate(Recipe, {**fields, "stages": specs}, source)
     recipe._source = source
-    return recipe  # type: ignore[return-value]
+    return recipe
 
 
-@lru_cache(maxsize=None)
+@cache
 def options_model(cls: type) -> type[BaseModel]:
     """A strict model of `cls`'s constructor: one field per parameter, typed by its annotation."""
     fields: dict[str, Any] = {}
-    hints = inspect.get_annotations(cls.__init__, eval_str=True)
+    hints = inspect.get_annotations(cls.__init__, eval_str=True)  # type: ignore[misc]
     for name, param in inspect.signature(cls).parameters.items():
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[name] = (hints.get(name, Any), default)

@@ -10,8 +10,9 @@ Documents are plain dicts with the keys of `thresher.contracts.schema.DOCUMENT_F
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Mapping
+from typing import ClassVar
 
 
 @dataclass(slots=True)

@@ -29,7 +29,7 @@ the kept text is exactly datatrove's.
 from __future__ import annotations
 
 import re
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from thresher.contracts.recipe import Count
 from thresher.filters.base import Decision, DocumentFilter
@@ -42,7 +42,12 @@ _MAX_WORD_LENGTH = 1000
 _END_MARKS = (".", "?", "!", '"')
 _ELLIPSIS = "..."
 _POLICY_SUBSTRINGS = (
-    "terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies",
+    "terms of use",
+    "privacy policy",
+    "cookie policy",
+    "uses cookies",
+    "use of cookies",
+    "use cookies",
 )
 _CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")  # TFDS get_clean_page_fn
 

@@ -30,7 +30,7 @@ threshold to stored scores (`thresher refilter`) and loads nothing.
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 from thresher.contracts.recipe import Share
 from thresher.filters.base import Decision, DocumentFilter
@@ -61,7 +61,7 @@ class FastTextClassifierFilter(DocumentFilter):
                 raise ValueError(f"{self.model} has no label {self.label!r}; its labels are {labels}")
 
     @classmethod
-    def for_decide(cls, **options) -> "FastTextClassifierFilter":
+    def for_decide(cls, **options) -> FastTextClassifierFilter:
         """A filter that can only `decide` on stored scores (`thresher refilter`): no model is
         loaded or downloaded."""
         self = cls.__new__(cls)

@@ -24,7 +24,8 @@ import codecs
 import html as html_entities
 import logging
 import re
-from typing import Literal, Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import Literal, NamedTuple
 
 from resiliparse.parse.encoding import detect_encoding
 
@@ -43,19 +44,38 @@ SNIFF_BYTES = 1445
 # Python walk over the tree would cost more than trafilatura itself). Class/id substrings from
 # trafilatura's xpaths.py discard tokens; those that cost must-snippets found on dev ("header",
 # "teaser", "sidebar", "menu", "widget", "bar") are left out.
-_BOILERPLATE_NAMES = ("newsletter", "author", "footer", "cookie", "share", "social", "related", "breadcrumb",
-                      "consent", "subscribe")
+_BOILERPLATE_NAMES = (
+    "newsletter",
+    "author",
+    "footer",
+    "cookie",
+    "share",
+    "social",
+    "related",
+    "breadcrumb",
+    "consent",
+    "subscribe",
+)
 # ... never on the article's own container: WordPress writes the post's tag and category slugs
 # into the <article>'s class ("category-socialmedia"), which a substring test would match.
 _CONTAINER = ":not(html):not(body):not(article):not(main):not([role=main])"
 _SKIP_SELECTORS = [f'[{attr}*="{name}" i]{_CONTAINER}' for attr in ("class", "id") for name in _BOILERPLATE_NAMES] + [
-    "nav", "aside", "footer", "form", "[role=navigation]", "[role=complementary]",
+    "nav",
+    "aside",
+    "footer",
+    "form",
+    "[role=navigation]",
+    "[role=complementary]",
     # Figures and caption blocks: trafilatura drops them too (settings.py MANUALLY_CLEANED,
     # xpaths.py DISCARD_IMAGE_ELEMENTS).
-    "figure", "figcaption", '[class*="caption" i]', '[id*="caption" i]',
+    "figure",
+    "figcaption",
+    '[class*="caption" i]',
+    '[id*="caption" i]',
     # Ruby annotations (furigana over Japanese kanji) are readings, not text: left in, they split
     # every annotated word (trafilatura drops them too).
-    "rt", "rp",
+    "rt",
+    "rp",
 ]
 # A line whose link text is more than half its text is navigation or a teaser (trafilatura's
 # link-density test uses the same bound for short paragraphs).
@@ -132,7 +152,7 @@ def _codec(name: str | None) -> str | None:
     if not name:
         return None
     try:
-        return codecs.lookup(name.strip().strip('"\'')).name
+        return codecs.lookup(name.strip().strip("\"'")).name
     except LookupError:
         return None
 
@@ -231,8 +251,15 @@ class Extractor:
             # link density; comments=False and post_meta=False match trafilatura's output, which
             # leaves out comment sections and bylines.
             marked = extract_plain_text(
-                html, preserve_formatting="minimal_html", main_content=True, links=True, alt_texts=False,
-                list_bullets=False, comments=False, post_meta=False, skip_elements=_SKIP_SELECTORS,
+                html,
+                preserve_formatting="minimal_html",
+                main_content=True,
+                links=True,
+                alt_texts=False,
+                list_bullets=False,
+                comments=False,
+                post_meta=False,
+                skip_elements=_SKIP_SELECTORS,
             )
         except HTMLParserException:  # malformed input resiliparse gives up on: trafilatura may cope
             return None
@@ -273,11 +300,16 @@ class Extractor:
             kept.append(_Line(heading, text, prose))
         # A heading stays only if body text follows it: of two headings in a row (a title over a
         # section heading) only the second stays (keeping both lets more boilerplate through).
-        kept = [line for i, line in enumerate(kept) if not line.heading or (i + 1 < len(kept) and not kept[i + 1].heading)]
+        kept = [
+            line for i, line in enumerate(kept) if not line.heading or (i + 1 < len(kept) and not kept[i + 1].heading)
+        ]
         for i in range(int(TAIL_START * len(kept)), len(kept)):
             line = kept[i]
-            if (line.heading or line.text[-1] not in _SENTENCE_END) and len(line.text) < _TAIL_HEADING_MAX_CHARS \
-                    and _TAIL_HEADING.match(line.text):
+            if (
+                (line.heading or line.text[-1] not in _SENTENCE_END)
+                and len(line.text) < _TAIL_HEADING_MAX_CHARS
+                and _TAIL_HEADING.match(line.text)
+            ):
                 return kept[:i]
         return kept
 
@@ -298,8 +330,10 @@ class Extractor:
         joined, while the lines between are not much longer than the runs, with the best prose run
         before it and the best one after it (if large enough), then widened upwards over the
         headings just above it (the title). Everything when there is no prose line."""
-        scores = [0.0 if line.heading else len(line.text) if line.prose else -NON_PROSE_PENALTY * len(line.text)
-                  for line in lines]
+        scores = [
+            0.0 if line.heading else len(line.text) if line.prose else -NON_PROSE_PENALTY * len(line.text)
+            for line in lines
+        ]
         best, start, end = _best_run(scores, 0, len(lines))
         if best <= 0:
             return 0, len(lines)
@@ -307,11 +341,16 @@ class Extractor:
         while joined:
             joined = False
             after, after_start, after_end = _best_run(scores, end, len(lines))
-            if after > 0 and after >= MIN_TAIL_RUN_SHARE * best and (
-                    sum(len(line.text) for line in lines[end:after_start]) <= MAX_GAP_RATIO * (best + after)):
+            if (
+                after > 0
+                and after >= MIN_TAIL_RUN_SHARE * best
+                and (sum(len(line.text) for line in lines[end:after_start]) <= MAX_GAP_RATIO * (best + after))
+            ):
                 best, end, joined = best + after, after_end, True
             before, before_start, before_end = _best_run(scores, 0, start)
-            if before > 0 and sum(len(line.text) for line in lines[before_end:start]) <= MAX_GAP_RATIO * (best + before):
+            if before > 0 and sum(len(line.text) for line in lines[before_end:start]) <= MAX_GAP_RATIO * (
+                best + before
+            ):
                 best, start, joined = best + before, before_start, True
         while start > 0 and lines[start - 1].heading:
             start -= 1

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from functools import lru_cache
-from typing import Iterable
+from collections.abc import Iterable
+from functools import cache
 
 import fasttext_new
 
@@ -42,7 +42,7 @@ def fasttext_line(text: str) -> str:
     return line
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_fasttext(path: str | os.PathLike, sha256: str | None = None):
     """Load a fastText model once per process (`.bin` or quantized `.ftz`).
 

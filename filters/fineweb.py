@@ -15,8 +15,8 @@ them in datatrove's order. Words are counted (`thresher.filters.spacy_words.coun
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from itertools import repeat
-from typing import Mapping
 
 from thresher.contracts.recipe import Count, NonNegative, Share
 from thresher.filters.base import Decision, DocumentFilter
@@ -44,8 +44,13 @@ class FineWebQualityFilter(DocumentFilter):
         text = doc["text"]
         lines = list(filter(str.strip, text.split("\n")))
         if not lines:
-            return {"lines": 0.0, "line_punct_ratio": 0.0, "short_line_ratio": 0.0, "char_dup_ratio": 0.0,
-                    "list_ratio": 0.0}
+            return {
+                "lines": 0.0,
+                "line_punct_ratio": 0.0,
+                "short_line_ratio": 0.0,
+                "char_dup_ratio": 0.0,
+                "list_ratio": 0.0,
+            }
         n_lines = len(lines)
         counts = Counter(lines)
         # datatrove's find_duplicates: every occurrence of a line after its first counts its characters

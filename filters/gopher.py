@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -256,7 +256,12 @@ class GopherRepetitionFilter(DocumentFilter):
         top_n_grams: Sequence[tuple[Count, Share]] = ((2, 0.2), (3, 0.18), (4, 0.16)),
         # Gopher table A1: duplicate 5- to 10-gram character fraction
         dup_n_grams: Sequence[tuple[Count, Share]] = (
-            (5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10),
+            (5, 0.15),
+            (6, 0.14),
+            (7, 0.13),
+            (8, 0.12),
+            (9, 0.11),
+            (10, 0.10),
         ),
     ):
         self.dup_line_frac = dup_line_frac

@@ -7,8 +7,8 @@ downloaded. FineWeb keeps English with score >= 0.65 (datatrove `LanguageFilter`
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from importlib import resources
-from typing import Mapping, Sequence
 
 from thresher.contracts.recipe import Share
 from thresher.filters.base import Decision, DocumentFilter
@@ -22,7 +22,9 @@ def lid176_path() -> str:
 class LanguageFilter(DocumentFilter):
     name = "language"
 
-    def __init__(self, languages: Sequence[str] | None = ("en",), threshold: Share = 0.65, model_path: str | None = None):
+    def __init__(
+        self, languages: Sequence[str] | None = ("en",), threshold: Share = 0.65, model_path: str | None = None
+    ):
         # languages=None keeps every language above the threshold.
         self.languages = frozenset(languages) if languages else None
         self.threshold = threshold
@@ -40,7 +42,7 @@ class LanguageFilter(DocumentFilter):
         return self
 
     def identify(self, text: str) -> tuple[str, float]:
-        (label, prob), = predict(self.model, text, k=1)
+        ((label, prob),) = predict(self.model, text, k=1)
         return label.removeprefix("__label__"), prob
 
     def _scores(self, doc: Mapping) -> tuple[str, dict[str, float]]:

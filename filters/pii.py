@@ -63,14 +63,14 @@ IPV6_REGEX = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(
 _GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
 
 _NANP = (
-    r"(?:\+?1[-. ]?)?"                          # optional country code
+    r"(?:\+?1[-. ]?)?"  # optional country code
     r"(?:\([2-9]\d{2}\)[-. ]?|[2-9]\d{2}[-. ])"  # area code: "(212) ", "(212)", "212-", "212.", "212 "
-    r"[2-9]\d{2}[-. ]\d{4}"                     # exchange and line number
+    r"[2-9]\d{2}[-. ]\d{4}"  # exchange and line number
 )
 _INTERNATIONAL = (
-    r"\+[2-9]\d{0,2}"                                      # country code (+1 is the NANP form above)
+    r"\+[2-9]\d{0,2}"  # country code (+1 is the NANP form above)
     r"(?:(?:[-. ]?\(0\)[-. ]?|[-. ])\d{1,8}(?:[-. ]\d{1,8}){0,5}"  # "+44 (0)20 7946 0958", "+33 1 23 45 67 89"
-    r"|\d{9,12})"                                          # or compact: "+442079460958"
+    r"|\d{9,12})"  # or compact: "+442079460958"
 )
 # Not inside a word or a longer number: nothing word-like, "+", "-" or "." before; after, no word
 # character, no "-" and no ".5" / ",5" continuing the number.
@@ -80,7 +80,12 @@ PHONE_DIGITS = (9, 15)  # E.164: at most 15 digits, country code included; 9 kee
 # datatrove PIIFormatter defaults
 EMAIL_REPLACEMENT = ("email@example.com", "firstname.lastname@example.org")
 IP_REPLACEMENT = (
-    "22.214.171.124", "126.96.36.199", "188.8.131.52", "184.108.40.206", "220.127.116.11", "18.104.22.168",
+    "22.214.171.124",
+    "126.96.36.199",
+    "188.8.131.52",
+    "184.108.40.206",
+    "220.127.116.11",
+    "18.104.22.168",
 )
 IPV6_REPLACEMENT = ("2001:db8::1",)  # RFC 3849 documentation prefix
 PHONE_REPLACEMENT = ("555-0100",)  # NANPA: 555-0100..555-0199 are reserved for fictional use

@@ -135,7 +135,9 @@ def parse_recipe(data: dict, source: str = "") -> Recipe:
     seen: set[str] = set()
     for spec in recipe.stages:
         if spec.kind not in STAGE_KINDS:
-            raise RecipeError(f"{source}: stage {spec.name!r} has unknown kind {spec.kind!r}; known: {sorted(STAGE_KINDS)}")
+            raise RecipeError(
+                f"{source}: stage {spec.name!r} has unknown kind {spec.kind!r}; known: {sorted(STAGE_KINDS)}"
+            )
         if not spec.name or spec.name == "read" or spec.name in seen:
             raise RecipeError(f"{source}: stage names must be unique, non-empty and not 'read' ({spec.name!r})")
         seen.add(spec.name)

@@ -79,35 +79,35 @@ PUNCTUATION = frozenset(
 # LIST_ICONS: spaCy's hand-made list of Unicode "So" (other symbol) ranges, emoji included. Newer
 # emoji (after U+1FA6D) are not in it, so spaCy does not split them off words, and neither do we.
 _ICON_RANGES = (
-    "\u00A6\u00A9\u00AE\u00B0\u0482\u058D\u058E\u060E\u060F\u06DE\u06E9\u06FD\u06FE\u07F6\u09FA"
-    "\u0B70\u0BF3-\u0BF8\u0BFA\u0C7F\u0D4F\u0D79\u0F01-\u0F03\u0F13\u0F15-\u0F17\u0F1A-\u0F1F"
-    "\u0F34\u0F36\u0F38\u0FBE-\u0FC5\u0FC7-\u0FCC\u0FCE\u0FCF\u0FD5-\u0FD8\u109E\u109F"
-    "\u1390-\u1399\u1940\u19DE-\u19FF\u1B61-\u1B6A\u1B74-\u1B7C\u2100\u2101\u2103-\u2106\u2108"
-    "\u2109\u2114\u2116\u2117\u211E-\u2123\u2125\u2127\u2129\u212E\u213A\u213B\u214A\u214C\u214D"
-    "\u214F\u218A\u218B\u2195-\u2199\u219C-\u219F\u21A1\u21A2\u21A4\u21A5\u21A7-\u21AD"
-    "\u21AF-\u21CD\u21D0\u21D1\u21D3\u21D5-\u21F3\u2300-\u2307\u230C-\u231F\u2322-\u2328"
-    "\u232B-\u237B\u237D-\u239A\u23B4-\u23DB\u23E2-\u2426\u2440-\u244A\u249C-\u24E9\u2500-\u25B6"
-    "\u25B8-\u25C0\u25C2-\u25F7\u2600-\u266E\u2670-\u2767\u2794-\u27BF\u2800-\u28FF\u2B00-\u2B2F"
-    "\u2B45\u2B46\u2B4D-\u2B73\u2B76-\u2B95\u2B98-\u2BC8\u2BCA-\u2BFE\u2CE5-\u2CEA\u2E80-\u2E99"
-    "\u2E9B-\u2EF3\u2F00-\u2FD5\u2FF0-\u2FFB\u3004\u3012\u3013\u3020\u3036\u3037\u303E\u303F"
-    "\u3190\u3191\u3196-\u319F\u31C0-\u31E3\u3200-\u321E\u322A-\u3247\u3250\u3260-\u327F"
-    "\u328A-\u32B0\u32C0-\u32FE\u3300-\u33FF\u4DC0-\u4DFF\uA490-\uA4C6\uA828-\uA82B\uA836\uA837"
-    "\uA839\uAA77-\uAA79\uFDFD\uFFE4\uFFE8\uFFED\uFFEE\uFFFC\uFFFD\U00010137-\U0001013F"
-    "\U00010179-\U00010189\U0001018C-\U0001018E\U00010190-\U0001019B\U000101A0"
-    "\U000101D0-\U000101FC\U00010877\U00010878\U00010AC8\U0001173F\U00016B3C-\U00016B3F\U00016B45"
-    "\U0001BC9C\U0001D000-\U0001D0F5\U0001D100-\U0001D126\U0001D129-\U0001D164"
-    "\U0001D16A-\U0001D16C\U0001D183\U0001D184\U0001D18C-\U0001D1A9\U0001D1AE-\U0001D1E8"
-    "\U0001D200-\U0001D241\U0001D245\U0001D300-\U0001D356\U0001D800-\U0001D9FF"
-    "\U0001DA37-\U0001DA3A\U0001DA6D-\U0001DA74\U0001DA76-\U0001DA83\U0001DA85\U0001DA86"
-    "\U0001ECAC\U0001F000-\U0001F02B\U0001F030-\U0001F093\U0001F0A0-\U0001F0AE"
-    "\U0001F0B1-\U0001F0BF\U0001F0C1-\U0001F0CF\U0001F0D1-\U0001F0F5\U0001F110-\U0001F16B"
-    "\U0001F170-\U0001F1AC\U0001F1E6-\U0001F202\U0001F210-\U0001F23B\U0001F240-\U0001F248"
-    "\U0001F250\U0001F251\U0001F260-\U0001F265\U0001F300-\U0001F3FA\U0001F400-\U0001F6D4"
-    "\U0001F6E0-\U0001F6EC\U0001F6F0-\U0001F6F9\U0001F700-\U0001F773\U0001F780-\U0001F7D8"
-    "\U0001F800-\U0001F80B\U0001F810-\U0001F847\U0001F850-\U0001F859\U0001F860-\U0001F887"
-    "\U0001F890-\U0001F8AD\U0001F900-\U0001F90B\U0001F910-\U0001F93E\U0001F940-\U0001F970"
-    "\U0001F973-\U0001F976\U0001F97A\U0001F97C-\U0001F9A2\U0001F9B0-\U0001F9B9"
-    "\U0001F9C0-\U0001F9C2\U0001F9D0-\U0001F9FF\U0001FA60-\U0001FA6D"
+    "\u00a6\u00a9\u00ae\u00b0\u0482\u058d\u058e\u060e\u060f\u06de\u06e9\u06fd\u06fe\u07f6\u09fa"
+    "\u0b70\u0bf3-\u0bf8\u0bfa\u0c7f\u0d4f\u0d79\u0f01-\u0f03\u0f13\u0f15-\u0f17\u0f1a-\u0f1f"
+    "\u0f34\u0f36\u0f38\u0fbe-\u0fc5\u0fc7-\u0fcc\u0fce\u0fcf\u0fd5-\u0fd8\u109e\u109f"
+    "\u1390-\u1399\u1940\u19de-\u19ff\u1b61-\u1b6a\u1b74-\u1b7c\u2100\u2101\u2103-\u2106\u2108"
+    "\u2109\u2114\u2116\u2117\u211e-\u2123\u2125\u2127\u2129\u212e\u213a\u213b\u214a\u214c\u214d"
+    "\u214f\u218a\u218b\u2195-\u2199\u219c-\u219f\u21a1\u21a2\u21a4\u21a5\u21a7-\u21ad"
+    "\u21af-\u21cd\u21d0\u21d1\u21d3\u21d5-\u21f3\u2300-\u2307\u230c-\u231f\u2322-\u2328"
+    "\u232b-\u237b\u237d-\u239a\u23b4-\u23db\u23e2-\u2426\u2440-\u244a\u249c-\u24e9\u2500-\u25b6"
+    "\u25b8-\u25c0\u25c2-\u25f7\u2600-\u266e\u2670-\u2767\u2794-\u27bf\u2800-\u28ff\u2b00-\u2b2f"
+    "\u2b45\u2b46\u2b4d-\u2b73\u2b76-\u2b95\u2b98-\u2bc8\u2bca-\u2bfe\u2ce5-\u2cea\u2e80-\u2e99"
+    "\u2e9b-\u2ef3\u2f00-\u2fd5\u2ff0-\u2ffb\u3004\u3012\u3013\u3020\u3036\u3037\u303e\u303f"
+    "\u3190\u3191\u3196-\u319f\u31c0-\u31e3\u3200-\u321e\u322a-\u3247\u3250\u3260-\u327f"
+    "\u328a-\u32b0\u32c0-\u32fe\u3300-\u33ff\u4dc0-\u4dff\ua490-\ua4c6\ua828-\ua82b\ua836\ua837"
+    "\ua839\uaa77-\uaa79\ufdfd\uffe4\uffe8\uffed\uffee\ufffc\ufffd\U00010137-\U0001013f"
+    "\U00010179-\U00010189\U0001018c-\U0001018e\U00010190-\U0001019b\U000101a0"
+    "\U000101d0-\U000101fc\U00010877\U00010878\U00010ac8\U0001173f\U00016b3c-\U00016b3f\U00016b45"
+    "\U0001bc9c\U0001d000-\U0001d0f5\U0001d100-\U0001d126\U0001d129-\U0001d164"
+    "\U0001d16a-\U0001d16c\U0001d183\U0001d184\U0001d18c-\U0001d1a9\U0001d1ae-\U0001d1e8"
+    "\U0001d200-\U0001d241\U0001d245\U0001d300-\U0001d356\U0001d800-\U0001d9ff"
+    "\U0001da37-\U0001da3a\U0001da6d-\U0001da74\U0001da76-\U0001da83\U0001da85\U0001da86"
+    "\U0001ecac\U0001f000-\U0001f02b\U0001f030-\U0001f093\U0001f0a0-\U0001f0ae"
+    "\U0001f0b1-\U0001f0bf\U0001f0c1-\U0001f0cf\U0001f0d1-\U0001f0f5\U0001f110-\U0001f16b"
+    "\U0001f170-\U0001f1ac\U0001f1e6-\U0001f202\U0001f210-\U0001f23b\U0001f240-\U0001f248"
+    "\U0001f250\U0001f251\U0001f260-\U0001f265\U0001f300-\U0001f3fa\U0001f400-\U0001f6d4"
+    "\U0001f6e0-\U0001f6ec\U0001f6f0-\U0001f6f9\U0001f700-\U0001f773\U0001f780-\U0001f7d8"
+    "\U0001f800-\U0001f80b\U0001f810-\U0001f847\U0001f850-\U0001f859\U0001f860-\U0001f887"
+    "\U0001f890-\U0001f8ad\U0001f900-\U0001f90b\U0001f910-\U0001f93e\U0001f940-\U0001f970"
+    "\U0001f973-\U0001f976\U0001f97a\U0001f97c-\U0001f9a2\U0001f9b0-\U0001f9b9"
+    "\U0001f9c0-\U0001f9c2\U0001f9d0-\U0001f9ff\U0001fa60-\U0001fa6d"
 )
 
 
@@ -128,9 +128,7 @@ _ICONS = _expand_ranges(_ICON_RANGES)
 _PUNCT = "…,:;!?¿؟¡()[]{}<>_#*&。？！，、；：～·।،۔؛٪"
 # LIST_QUOTES, which is also CONCAT_QUOTES
 _QUOTES = "'\"”“`‘´’‚,„»«「」『』（）〔〕【】《》〈〉〈〉⟦⟧"
-_CURRENCIES = (
-    "$ £ € ¥ ฿ US$ C$ A$ ₽ ﷼ ₴ ₠ ₡ ₢ ₣ ₤ ₥ ₦ ₧ ₨ ₩ ₪ ₫ € ₭ ₮ ₯ ₰ ₱ ₲ ₳ ₴ ₵ ₶ ₷ ₸ ₹ ₺ ₻ ₼ ₽ ₾ ₿"
-).split()
+_CURRENCIES = ("$ £ € ¥ ฿ US$ C$ A$ ₽ ﷼ ₴ ₠ ₡ ₢ ₣ ₤ ₥ ₦ ₧ ₨ ₩ ₪ ₫ € ₭ ₮ ₯ ₰ ₱ ₲ ₳ ₴ ₵ ₶ ₷ ₸ ₹ ₺ ₻ ₼ ₽ ₾ ₿").split()
 # UNITS, including spaCy's run-together "тбكم" (a missing separator in its source)
 _UNITS = (
     "km km² km³ m m² m³ dm dm² dm³ cm cm² cm³ mm mm² mm³ ha µm nm yd in ft kg g mg µg t lb oz m/s "
@@ -161,13 +159,13 @@ _INFIX_CANDIDATE = re.compile("[" + re.escape(".…+-*^,–—~:<>=/") + _ICON_R
 # spaCy's _uncased: whole blocks of scripts without case (marks and digits included) that count as
 # letters, lower-case and upper-case letters alike.
 _UNCASED = re.compile(
-    "[\u1200-\u137F\u0980-\u09FF\u0591-\u05F4\uFB1D-\uFB4F\u0620-\u064A\u066E-\u06D5\u06E5-\u06FF"
-    "\u0750-\u077F\u08A0-\u08BD\uFB50-\uFBB1\uFBD3-\uFD3D\uFD50-\uFDC7\uFDF0-\uFDFB\uFE70-\uFEFC"
-    "\U0001EE00-\U0001EEBB\u0D80-\u0DFF\u0900-\u097F\u0C80-\u0CFF\u0B80-\u0BFF\u0C00-\u0C7F\uAC00-\uD7AF"
-    "\u1100-\u11FF\u3040-\u309F\u30A0-\u30FFー\u4E00-\u9FFF\u3400-\u4DBF\U00020000-\U0002A6DF"
-    "\U0002A700-\U0002EBEF"
-    "\u2E80-\u2FDF\u2FF0-\u303F\u31C0-\u31EF\u3200-\u33FF\uF900-\uFAFF\uFE30-\uFE4F\U0001F200-\U0001F2FF"
-    "\U0002F800-\U0002FA1F]"
+    "[\u1200-\u137f\u0980-\u09ff\u0591-\u05f4\ufb1d-\ufb4f\u0620-\u064a\u066e-\u06d5\u06e5-\u06ff"
+    "\u0750-\u077f\u08a0-\u08bd\ufb50-\ufbb1\ufbd3-\ufd3d\ufd50-\ufdc7\ufdf0-\ufdfb\ufe70-\ufefc"
+    "\U0001ee00-\U0001eebb\u0d80-\u0dff\u0900-\u097f\u0c80-\u0cff\u0b80-\u0bff\u0c00-\u0c7f\uac00-\ud7af"
+    "\u1100-\u11ff\u3040-\u309f\u30a0-\u30ffー\u4e00-\u9fff\u3400-\u4dbf\U00020000-\U0002a6df"
+    "\U0002a700-\U0002ebef"
+    "\u2e80-\u2fdf\u2ff0-\u303f\u31c0-\u31ef\u3200-\u33ff\uf900-\ufaff\ufe30-\ufe4f\U0001f200-\U0001f2ff"
+    "\U0002f800-\U0002fa1f]"
 ).match
 
 
@@ -365,9 +363,19 @@ def _english_exceptions() -> dict[str, tuple[str, ...]]:
         for orth in cased(pron):
             add(orth, "'s"), add(orth, "s")
     # W-words etc.: singular ones take 's, plural ones 're and 've, the rest all of them
-    for word, number in [("who", None), ("what", None), ("when", None), ("where", None), ("why", None),
-                         ("how", None), ("there", None), ("that", "sing"), ("this", "sing"),
-                         ("these", "plur"), ("those", "plur")]:
+    for word, number in [
+        ("who", None),
+        ("what", None),
+        ("when", None),
+        ("where", None),
+        ("why", None),
+        ("how", None),
+        ("there", None),
+        ("that", "sing"),
+        ("this", "sing"),
+        ("these", "plur"),
+        ("those", "plur"),
+    ]:
         for orth in cased(word):
             if number != "plur":
                 add(orth, "'s"), add(orth, "s")
@@ -375,8 +383,23 @@ def _english_exceptions() -> dict[str, tuple[str, ...]]:
             if number != "sing":
                 add(orth, "'re"), add(orth, "re"), add(orth, "'ve"), add(orth, "ve")
             add(orth, "'d"), add(orth, "d"), add(orth, "'d", "'ve"), add(orth, "d", "ve")
-    for verb in ["ca", "could", "do", "does", "did", "had", "may", "might", "must", "need", "ought",
-                 "sha", "should", "wo", "would"]:
+    for verb in [
+        "ca",
+        "could",
+        "do",
+        "does",
+        "did",
+        "had",
+        "may",
+        "might",
+        "must",
+        "need",
+        "ought",
+        "sha",
+        "should",
+        "wo",
+        "would",
+    ]:
         for orth in cased(verb):
             add(orth, "n't"), add(orth, "nt"), add(orth, "n't", "'ve"), add(orth, "nt", "ve")
     for verb in ["could", "might", "must", "should", "would"]:
@@ -393,10 +416,26 @@ def _english_exceptions() -> dict[str, tuple[str, ...]]:
     for h in range(1, 13):
         for period in ["a.m.", "am", "p.m.", "pm"]:
             add(str(h), period)
-    for pieces in [("y'", "all"), ("y", "all"), ("how", "'d", "'y"), ("How", "'d", "'y"), ("not", "'ve"),
-                   ("not", "ve"), ("Not", "'ve"), ("Not", "ve"), ("can", "not"), ("Can", "not"),
-                   ("gon", "na"), ("Gon", "na"), ("got", "ta"), ("Got", "ta"), ("let", "'s"), ("Let", "'s"),
-                   ("c'm", "on"), ("C'm", "on")]:
+    for pieces in [
+        ("y'", "all"),
+        ("y", "all"),
+        ("how", "'d", "'y"),
+        ("How", "'d", "'y"),
+        ("not", "'ve"),
+        ("not", "ve"),
+        ("Not", "'ve"),
+        ("Not", "ve"),
+        ("can", "not"),
+        ("Can", "not"),
+        ("gon", "na"),
+        ("Gon", "na"),
+        ("got", "ta"),
+        ("Got", "ta"),
+        ("let", "'s"),
+        ("Let", "'s"),
+        ("c'm", "on"),
+        ("C'm", "on"),
+    ]:
         add(*pieces)
     singles = """
         'S 's \u2018S \u2018s and/or w/o 're 'Cause 'cause 'cos 'Cos 'coz 'Coz 'cuz 'Cuz 'bout ma'am Ma'am
@@ -410,8 +449,24 @@ def _english_exceptions() -> dict[str, tuple[str, ...]]:
     for orth in singles.split():
         add(orth)
     # contractions without apostrophe that are ordinary English words
-    for word in ["Ill", "ill", "Its", "its", "Hell", "hell", "Shell", "shell", "Shed", "shed", "were",
-                 "Were", "Well", "well", "Whore", "whore"]:
+    for word in [
+        "Ill",
+        "ill",
+        "Its",
+        "its",
+        "Hell",
+        "hell",
+        "Shell",
+        "shell",
+        "Shed",
+        "shed",
+        "were",
+        "Were",
+        "Well",
+        "well",
+        "Whore",
+        "whore",
+    ]:
         exc.pop(word, None)
     return exc
 
@@ -453,8 +508,7 @@ class _ChunkTokenizer:
             self.patterns = {
                 plain.tokenize(orth): orth
                 for orth in specials
-                if not any(c.isspace() for c in orth)
-                and (_find_prefix(orth) or _find_suffix(orth) or _has_infix(orth))
+                if not any(c.isspace() for c in orth) and (_find_prefix(orth) or _find_suffix(orth) or _has_infix(orth))
             }
         # first token -> lengths of the patterns starting with it: most tokens start none
         self.pattern_lengths: dict[str, list[int]] = {}
@@ -466,8 +520,10 @@ class _ChunkTokenizer:
         if string.isalpha() and string not in specials:
             return (string,)  # no affix or infix rule applies to letters only
         head, last = string[:-1], string[-1]
-        if head.isalpha() and head not in specials and (
-            last in _SUFFIX_CHARS or (last == "." and _find_suffix(string))
+        if (
+            head.isalpha()
+            and head not in specials
+            and (last in _SUFFIX_CHARS or (last == "." and _find_suffix(string)))
         ):
             # a word and its punctuation ("world,"): what the loop below finds, in one step; of the
             # special-case patterns, only one of exactly these two tokens can change them

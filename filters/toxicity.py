@@ -18,8 +18,8 @@ from __future__ import annotations
 import importlib.resources
 import os
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
-from typing import Iterable, Mapping, Sequence
 
 from thresher.contracts.recipe import Count, Share
 from thresher.filters.base import Decision, DocumentFilter

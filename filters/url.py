@@ -29,8 +29,9 @@ from __future__ import annotations
 import importlib.resources
 import re
 import tarfile
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import Mapping, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 

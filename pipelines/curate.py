@@ -46,6 +46,8 @@ def build_pipeline(p: beam.Pipeline, inputs: list[str], output: str, recipe: Rec
     outcomes | "Write" >> WriteRun(output, stage_names, header, extra, recipe.exclusion_samples)
 
 
-def run(inputs: list[str], output: str, recipe: Recipe | str | None = None, beam_args: list[str] | None = None) -> dict | None:
+def run(
+    inputs: list[str], output: str, recipe: Recipe | str | None = None, beam_args: list[str] | None = None
+) -> dict | None:
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     return run_pipeline(lambda p: build_pipeline(p, inputs, output, recipe), output, beam_args)

@@ -17,7 +17,8 @@ from __future__ import annotations
 import io
 import json
 import zlib
-from typing import IO, Iterator
+from collections.abc import Iterator
+from typing import IO
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
@@ -51,9 +52,9 @@ def _record(path: str, fmt: str, offset: int, **fields) -> dict:
         "url": None,
         "crawl": None,
         "fetch_date": None,
-        "payload": None,      # HTML bytes (WARC)
+        "payload": None,  # HTML bytes (WARC)
         "charset": None,
-        "text": None,         # text as given (WET, JSONL, Parquet)
+        "text": None,  # text as given (WET, JSONL, Parquet)
         "payload_bytes": 0,
         "error": None,
     }
@@ -269,7 +270,9 @@ def _read_jsonl(path: str, stream: IO[bytes], max_bytes: int) -> Iterator[dict]:
                 yield _error(path, fmt, line_no, "missing_text", payload_bytes=len(line))
                 continue
             yield _record(
-                path, fmt, line_no,
+                path,
+                fmt,
+                line_no,
                 url=obj.get("url"),
                 crawl=obj.get("crawl") or obj.get("cc_segment"),
                 fetch_date=obj.get("date") or obj.get("fetch_date"),
@@ -306,7 +309,9 @@ def _read_parquet(path: str, stream: IO[bytes], max_bytes: int) -> Iterator[dict
                 yield _error(path, fmt, row, "too_large", payload_bytes=len(text))
             else:
                 yield _record(
-                    path, fmt, row,
+                    path,
+                    fmt,
+                    row,
                     url=cols.get("url", [None] * batch.num_rows)[i],
                     crawl=cols.get("crawl", [None] * batch.num_rows)[i],
                     fetch_date=cols.get("date", [None] * batch.num_rows)[i],

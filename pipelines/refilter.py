@@ -86,7 +86,7 @@ class Redecider:
         for name, stage in self.stages:
             trace.append(size)
             prefix = f"{name}."
-            scores = {k[len(prefix):]: v for k, v in doc["scores"].items() if k.startswith(prefix)}
+            scores = {k[len(prefix) :]: v for k, v in doc["scores"].items() if k.startswith(prefix)}
             if not scores:
                 unchecked.append(name)
                 continue
@@ -128,11 +128,22 @@ class Redecide(beam.DoFn):
 def skipped_stages(recipe: Recipe, unchecked: dict[str, int]) -> list[dict]:
     """stats.json `skipped_stages`: stages with nothing to re-decide, then those some documents
     passed unchecked (with how many), in recipe order."""
-    skipped = [{"name": s.name, "kind": s.kind, "reason": NO_DECISION_REASON, "detail": NO_DECISION[s.kind]}
-               for s in recipe.stages if s.kind in NO_DECISION]
-    skipped += [{"name": s.name, "kind": s.kind, "reason": NO_SCORES_REASON, "docs": unchecked[s.name],
-                 "detail": f"{unchecked[s.name]} documents have no stored `{s.name}.*` scores and passed unchecked"}
-                for s in recipe.stages if unchecked.get(s.name)]
+    skipped = [
+        {"name": s.name, "kind": s.kind, "reason": NO_DECISION_REASON, "detail": NO_DECISION[s.kind]}
+        for s in recipe.stages
+        if s.kind in NO_DECISION
+    ]
+    skipped += [
+        {
+            "name": s.name,
+            "kind": s.kind,
+            "reason": NO_SCORES_REASON,
+            "docs": unchecked[s.name],
+            "detail": f"{unchecked[s.name]} documents have no stored `{s.name}.*` scores and passed unchecked",
+        }
+        for s in recipe.stages
+        if unchecked.get(s.name)
+    ]
     return skipped
 
 

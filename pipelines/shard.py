@@ -42,13 +42,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from thresher.contracts.shards import FORMAT, FORMAT_VERSION, MANIFEST_FILE, SPLITS, shard_path, shard_schema, split_of
 from thresher.pipelines.options import pipeline_options
-from thresher.tokenizer.encode import (
-    EOS_TOKEN,
-    DocumentEncoder,
-    eos_token_from_config,
-    pack_sequences,
-    tokenizer_paths,
-)
+from thresher.tokenizer.encode import EOS_TOKEN, DocumentEncoder, eos_token_from_config, pack_sequences, tokenizer_paths
 
 NAMESPACE = "thresher.shard"
 
@@ -70,17 +64,13 @@ TOKENIZE_BATCH = 1024
 
 def packing_bucket(doc_id: str, packing_buckets: int) -> int:
     # A hash independent of the split hash (personalised), so buckets are uniform within a split.
-    digest = hashlib.blake2b(
-        doc_id.encode("utf-8"), digest_size=8, person=b"thresher.pack"
-    ).digest()
+    digest = hashlib.blake2b(doc_id.encode("utf-8"), digest_size=8, person=b"thresher.pack").digest()
     return int.from_bytes(digest, "big") % packing_buckets
 
 
 def shuffle_key(seed: int, split: str, bucket: int, row_index: int) -> int:
     """The row's position in the seeded global shuffle (rows are written in key order)."""
-    digest = hashlib.blake2b(
-        f"{split}/{bucket}/{row_index}".encode(), digest_size=8, key=str(seed).encode()
-    ).digest()
+    digest = hashlib.blake2b(f"{split}/{bucket}/{row_index}".encode(), digest_size=8, key=str(seed).encode()).digest()
     return int.from_bytes(digest, "big")
 
 
@@ -104,9 +94,7 @@ def _write_bytes(path: str, data: bytes) -> None:
 class TokenizeDocuments(beam.DoFn):
     """Batches of {id, text} -> ((split, bucket), (id, token bytes ending in EOS))."""
 
-    def __init__(
-        self, tokenizer: str, tokenizer_sha256: str, val_fraction: float, packing_buckets: int
-    ):
+    def __init__(self, tokenizer: str, tokenizer_sha256: str, val_fraction: float, packing_buckets: int):
         self.tokenizer = tokenizer
         self.tokenizer_sha256 = tokenizer_sha256
         self.val_fraction = val_fraction
@@ -133,10 +121,7 @@ class TokenizeDocuments(beam.DoFn):
         self.kept.inc(len(docs))
         for doc, tokens in zip(docs, self.encoder.encode([d["text"] for d in docs]), strict=True):
             doc_id = doc["id"]
-            key = (
-                split_of(doc_id, self.val_fraction),
-                packing_bucket(doc_id, self.packing_buckets),
-            )
+            key = (split_of(doc_id, self.val_fraction), packing_bucket(doc_id, self.packing_buckets))
             yield key, (doc_id, tokens.tobytes())
 
 
@@ -161,9 +146,7 @@ class PackBucket(beam.DoFn):
         beam.metrics.Metrics.counter(NAMESPACE, f"{split}.documents").inc(len(docs))
         beam.metrics.Metrics.counter(NAMESPACE, f"{split}.rows").inc(len(rows))
         beam.metrics.Metrics.counter(NAMESPACE, f"{split}.dropped_tail_tokens").inc(dropped_tail)
-        yield beam.pvalue.TaggedOutput(
-            self.STATS, (split, (len(docs), int(rows.size), len(rows), dropped_tail))
-        )
+        yield beam.pvalue.TaggedOutput(self.STATS, (split, (len(docs), int(rows.size), len(rows), dropped_tail)))
         for index, row in enumerate(rows):
             yield split, (shuffle_key(self.seed, split, bucket, index), row.tobytes())
 
@@ -224,9 +207,7 @@ def _write_manifest(shards: list, header: dict, split_stats: dict, output: str) 
             "shards": [{k: s[k] for k in ("path", "rows", "tokens", "sha256")} for s in entries],
         }
     manifest = {**header, "splits": splits}
-    _write_bytes(
-        FileSystems.join(output, MANIFEST_FILE), (json.dumps(manifest, indent=2) + "\n").encode()
-    )
+    _write_bytes(FileSystems.join(output, MANIFEST_FILE), (json.dumps(manifest, indent=2) + "\n").encode())
 
 
 def build_pipeline(
@@ -284,16 +265,12 @@ def build_pipeline(
         | "Patterns" >> beam.Create(inputs)
         | "Read" >> beam.io.ReadAllFromParquet(columns=["id", "text"])
         | "Batch" >> beam.BatchElements(max_batch_size=TOKENIZE_BATCH)
-        | "Tokenize"
-        >> beam.ParDo(TokenizeDocuments(tokenizer, encoder.sha256, val_fraction, packing_buckets))
+        | "Tokenize" >> beam.ParDo(TokenizeDocuments(tokenizer, encoder.sha256, val_fraction, packing_buckets))
     )
     packed = (
         tokenized
         | "GroupBuckets" >> beam.GroupByKey()
-        | "Pack"
-        >> beam.ParDo(PackBucket(row_length, seed, dtype)).with_outputs(
-            PackBucket.STATS, main="rows"
-        )
+        | "Pack" >> beam.ParDo(PackBucket(row_length, seed, dtype)).with_outputs(PackBucket.STATS, main="rows")
     )
     split_stats = packed[PackBucket.STATS] | "SumStats" >> beam.CombinePerKey(_sum_stats)
     shards = (
@@ -305,14 +282,11 @@ def build_pipeline(
     (
         shards
         | "CollectShards" >> beam.combiners.ToList()
-        | "WriteManifest"
-        >> beam.Map(_write_manifest, header, beam.pvalue.AsDict(split_stats), output)
+        | "WriteManifest" >> beam.Map(_write_manifest, header, beam.pvalue.AsDict(split_stats), output)
     )
 
 
-def run(
-    inputs: str | list[str], tokenizer: str, output: str, beam_args: list[str] | None = None, **kwargs
-) -> dict:
+def run(inputs: str | list[str], tokenizer: str, output: str, beam_args: list[str] | None = None, **kwargs) -> dict:
     """Build and run the pipeline; returns the manifest it wrote. `kwargs` go to build_pipeline."""
     options = pipeline_options(beam_args)
     with beam.Pipeline(options=options) as pipeline:
@@ -336,15 +310,31 @@ def summary(manifest: dict, output: str) -> str:
 
 def add_arguments(parser) -> None:
     """`thresher shard`'s own options (the CLI adds --input, --tokenizer, --output, --workers)."""
-    parser.add_argument("--sequence-length", type=int, default=DEFAULT_SEQUENCE_LENGTH,
-                        help="tokens per training example; rows hold one more (default: %(default)s, GPT-2's)")
-    parser.add_argument("--val-fraction", type=float, default=DEFAULT_VAL_FRACTION,
-                        help="share of documents in the val split (default: %(default)s)")
+    parser.add_argument(
+        "--sequence-length",
+        type=int,
+        default=DEFAULT_SEQUENCE_LENGTH,
+        help="tokens per training example; rows hold one more (default: %(default)s, GPT-2's)",
+    )
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=DEFAULT_VAL_FRACTION,
+        help="share of documents in the val split (default: %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="shuffle seed (default: %(default)s)")
-    parser.add_argument("--rows-per-shard", type=int, default=None,
-                        help=f"target rows per shard (default: {SHARD_TOKENS:,} tokens' worth, as llm.c)")
-    parser.add_argument("--packing-buckets", type=int, default=DEFAULT_PACKING_BUCKETS,
-                        help="parallel packing groups per split; each drops < 1 row (default: %(default)s)")
+    parser.add_argument(
+        "--rows-per-shard",
+        type=int,
+        default=None,
+        help=f"target rows per shard (default: {SHARD_TOKENS:,} tokens' worth, as llm.c)",
+    )
+    parser.add_argument(
+        "--packing-buckets",
+        type=int,
+        default=DEFAULT_PACKING_BUCKETS,
+        help="parallel packing groups per split; each drops < 1 row (default: %(default)s)",
+    )
     parser.add_argument("--source", default=None, help="name of the shard set in the manifest (default: --input)")
 
 

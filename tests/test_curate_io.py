@@ -9,20 +9,22 @@ from apache_beam.metrics.metric import MetricsFilter
 
 from thresher.cli import main as cli
 from thresher.demo.data import demo_articles, demo_foreign, plain_text
+from thresher.filters.registry import parse_recipe
 from thresher.pipelines.curate import NAMESPACE, build_pipeline, run
 from thresher.pipelines.options import pipeline_options
-from thresher.filters.registry import parse_recipe
 from thresher.pipelines.transforms import load_stats
 
-FAST_RECIPE = parse_recipe({
-    "name": "fast",
-    "stages": [
-        {"name": "extract", "kind": "extract", "method": "resiliparse"},
-        {"name": "language", "kind": "fasttext_langid", "languages": ["en"], "threshold": 0.65},
-        {"name": "gopher_quality", "kind": "gopher_quality"},
-        {"name": "exact_dedup", "kind": "exact_dedup"},
-    ],
-})
+FAST_RECIPE = parse_recipe(
+    {
+        "name": "fast",
+        "stages": [
+            {"name": "extract", "kind": "extract", "method": "resiliparse"},
+            {"name": "language", "kind": "fasttext_langid", "languages": ["en"], "threshold": 0.65},
+            {"name": "gopher_quality", "kind": "gopher_quality"},
+            {"name": "exact_dedup", "kind": "exact_dedup"},
+        ],
+    }
+)
 
 
 def _docs():
@@ -57,7 +59,10 @@ def test_counters_match_stats_json(tmp_path):
     build_pipeline(p, [str(tmp_path / "docs.jsonl")], str(out), FAST_RECIPE)
     result = p.run()
     result.wait_until_finish()
-    counters = {r.key.metric.name: r.committed for r in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]}
+    counters = {
+        r.key.metric.name: r.committed
+        for r in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
+    }
     stats = load_stats(str(out))
     for stage in stats["stages"]:
         assert counters[f"{stage['name']}.in"] == stage["in"]["docs"]
@@ -73,5 +78,11 @@ def test_stats_command_prints_the_funnel(tmp_path, capsys):
     capsys.readouterr()
     assert cli(["stats", str(tmp_path / "run")]) == 0
     table = capsys.readouterr().out
-    for label in ("read (in)", "language (in)", "dropped language:not_kept_language", "dropped exact_dedup:duplicate", "retained"):
+    for label in (
+        "read (in)",
+        "language (in)",
+        "dropped language:not_kept_language",
+        "dropped exact_dedup:duplicate",
+        "retained",
+    ):
         assert label in table

@@ -6,10 +6,11 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import run_cli, write_curated
-from thresher.demo import pretrain_argv, run_demo, val_fraction_for
-from thresher.contracts.shards import split_of
 from thresher.contracts.funnel import check_accounting
+from thresher.contracts.shards import split_of
+from thresher.demo import pretrain_argv, run_demo, val_fraction_for
+
+from conftest import run_cli, write_curated
 
 
 def _losses(model_dir, split):

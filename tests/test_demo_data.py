@@ -15,8 +15,15 @@ import trafilatura
 import yaml
 
 from thresher.demo.data import (
-    CRAWL_FILES, DEMO_CRAWL, DEMO_FILES, build_demo_inputs, demo_articles, demo_foreign, demo_manifest,
-    paragraphs, plain_text,
+    CRAWL_FILES,
+    DEMO_CRAWL,
+    DEMO_FILES,
+    build_demo_inputs,
+    demo_articles,
+    demo_foreign,
+    demo_manifest,
+    paragraphs,
+    plain_text,
 )
 from thresher.filters.dedup import dedup_key
 from thresher.filters.extract import ExtractionError, decode_html
@@ -224,8 +231,17 @@ def test_only_the_toxic_page_uses_bad_words():
 
 def test_good_articles_avoid_what_c4_strips():
     # C4 drops pages with "lorem ipsum" or "{" and removes lines with "javascript" or policy text.
-    banned = ("{", "lorem ipsum", "javascript", "terms of use", "privacy policy", "cookie policy",
-              "uses cookies", "use of cookies", "use cookies")
+    banned = (
+        "{",
+        "lorem ipsum",
+        "javascript",
+        "terms of use",
+        "privacy policy",
+        "cookie policy",
+        "uses cookies",
+        "use of cookies",
+        "use cookies",
+    )
     for a in demo_articles():
         text = plain_text(a["title"], a["text"]).lower()
         assert not [b for b in banned if b in text], a["slug"]

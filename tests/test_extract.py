@@ -4,17 +4,24 @@ import gzip
 import json
 
 import pytest
-from conftest import need_data
-from thresher.filters.extract import Extractor, _Line, decode_html
 
 from thresher.contracts.recipe import RecipeError
+from thresher.filters.extract import Extractor, _Line, decode_html
 from thresher.filters.registry import build_stage, parse_recipe
+
+from conftest import need_data
 
 # trafilatura-eval pages where resiliparse alone keeps a must-not snippet (a booking hotline, a
 # sidebar "Lexikon", a comment form, a byline, a "Themen:" tag line, a comment prompt) and the
 # cascade's own rules drop it, without falling back to trafilatura.
-PAGES = ["travanto.de.ferienhaus-feinen.html", "nalas-loewenseiten.info.m.html", "nextkabinett.wordpress.com.garden.html",
-         "dbjr.de.bundespraesident.html", "piratenpartei.at.grundeinkommen.html", "ejwue.de.lieferketten.html"]
+PAGES = [
+    "travanto.de.ferienhaus-feinen.html",
+    "nalas-loewenseiten.info.m.html",
+    "nextkabinett.wordpress.com.garden.html",
+    "dbjr.de.bundespraesident.html",
+    "piratenpartei.at.grundeinkommen.html",
+    "ejwue.de.lieferketten.html",
+]
 
 
 def normalise(text: str) -> str:
@@ -39,8 +46,10 @@ def test_cascade_keeps_main_text_and_drops_boilerplate_resiliparse_keeps(file):
     assert Extractor.cascade_text(html) is not None
 
 
-PROSE = ("The committee met on Tuesday to discuss the budget for the coming year, and its members "
-         "agreed on most of the items after a long debate. ")
+PROSE = (
+    "The committee met on Tuesday to discuss the budget for the coming year, and its members "
+    "agreed on most of the items after a long debate. "
+)
 
 
 def page(body: str) -> str:
@@ -50,9 +59,11 @@ def page(body: str) -> str:
 def test_wordpress_article_classes_do_not_skip_the_article():
     # WordPress writes tag and category slugs into the <article>'s class; "social" and "share"
     # there must not skip the article, while a real share box inside it is skipped.
-    html = page('<article class="post hentry category-social-media tag-share"><h1>Budget talks</h1>'
-                + f"<p>{PROSE}</p>" * 3
-                + '<div class="share-buttons"><p>Tell your friends about this story on every network you use.</p></div></article>')
+    html = page(
+        '<article class="post hentry category-social-media tag-share"><h1>Budget talks</h1>'
+        + f"<p>{PROSE}</p>" * 3
+        + '<div class="share-buttons"><p>Tell your friends about this story on every network you use.</p></div></article>'
+    )
     text = Extractor.cascade_text(html)
     assert text is not None and text.count("The committee met") == 3
     assert "Tell your friends" not in text
@@ -60,9 +71,11 @@ def test_wordpress_article_classes_do_not_skip_the_article():
 
 def test_figure_captions_are_left_out():
     # WordPress's caption block (resiliparse alone keeps it; a <figcaption> it drops by itself)
-    html = page(f"<article><p>{PROSE}</p><div class='wp-caption'><img src='a.jpg'><p class='wp-caption-text'>The "
-                f"committee room on Tuesday morning, before the members arrived for the debate.</p></div>"
-                f"<p>{PROSE}</p></article>")
+    html = page(
+        f"<article><p>{PROSE}</p><div class='wp-caption'><img src='a.jpg'><p class='wp-caption-text'>The "
+        f"committee room on Tuesday morning, before the members arrived for the debate.</p></div>"
+        f"<p>{PROSE}</p></article>"
+    )
     text = Extractor.cascade_text(html)
     assert text is not None and text.count("The committee met") == 2
     assert "committee room" not in text
@@ -71,8 +84,10 @@ def test_figure_captions_are_left_out():
 
 def test_heading_over_a_dropped_link_box_goes_with_it_and_calls_to_action_are_dropped():
     links = "".join(f"<div><a href='/p{i}'>Partner organisation number {i}</a></div>" for i in range(4))
-    html = page(f"<article><h1>Budget talks</h1><p>{PROSE}</p><p>{PROSE}</p><h2>Our partners</h2>{links}"
-                f"<p>{PROSE}</p><p>Subscribe to our newsletter!</p><p>{PROSE}</p></article>")
+    html = page(
+        f"<article><h1>Budget talks</h1><p>{PROSE}</p><p>{PROSE}</p><h2>Our partners</h2>{links}"
+        f"<p>{PROSE}</p><p>Subscribe to our newsletter!</p><p>{PROSE}</p></article>"
+    )
     text = Extractor.cascade_text(html)
     assert text is not None and text.count("The committee met") == 4
     assert "Budget talks" in text  # a heading with body text under it stays
@@ -80,8 +95,11 @@ def test_heading_over_a_dropped_link_box_goes_with_it_and_calls_to_action_are_dr
     assert "newsletter" not in text
     # Prose that mentions a newsletter, or has "log in" / "teilen" inside other words, is not a call
     # to action.
-    for line in ["The newsletter that the committee published on Friday listed every item of the budget in detail.",
-                 "The catalog in the library lists every book.", "Wir möchten Ihnen heute Folgendes mitteilen."]:
+    for line in [
+        "The newsletter that the committee published on Friday listed every item of the budget in detail.",
+        "The catalog in the library lists every book.",
+        "Wir möchten Ihnen heute Folgendes mitteilen.",
+    ]:
         html = page(f"<article><p>{PROSE}</p><p>{line}</p><p>{PROSE}</p></article>")
         assert line in Extractor.cascade_text(html)
 
@@ -115,9 +133,16 @@ def test_a_region_cut_that_removes_much_of_the_text_is_not_trusted(items, cut):
 
 def test_densest_prose_region_drops_short_lines_around_the_article_and_keeps_its_title():
     prose = "This sentence is long enough to count as prose in the region, with twelve words or more."
-    lines = [_Line(False, "Home", False), _Line(False, "Login", False), _Line(True, "Title", False),
-             _Line(False, prose, True), _Line(False, "Image: credit", False), _Line(False, prose, True),
-             _Line(False, "Share", False), _Line(False, "Tags: a b", False)]
+    lines = [
+        _Line(False, "Home", False),
+        _Line(False, "Login", False),
+        _Line(True, "Title", False),
+        _Line(False, prose, True),
+        _Line(False, "Image: credit", False),
+        _Line(False, prose, True),
+        _Line(False, "Share", False),
+        _Line(False, "Tags: a b", False),
+    ]
     assert Extractor._densest_prose_region(lines) == (2, 6)
 
 
@@ -141,14 +166,17 @@ def test_prose_runs_are_joined_across_short_gaps_and_small_tails_are_not():
 
 
 @pytest.mark.parametrize("method", Extractor.METHODS)
-@pytest.mark.parametrize("html", [
-    "",
-    "\x00\x01\x02\ufffd\x7f" * 200,
-    "<div>" * 20_000 + "deep text" + "</div>" * 20_000,
-    "<html><body><p>unclosed <b><i>tags <table><tr><td>cell",
-    "<script>var x = '</p>';</script><style>p{}</style>",
-    "<p>" + "<a href='/x'>link</a> " * 500 + "</p>",
-])
+@pytest.mark.parametrize(
+    "html",
+    [
+        "",
+        "\x00\x01\x02\ufffd\x7f" * 200,
+        "<div>" * 20_000 + "deep text" + "</div>" * 20_000,
+        "<html><body><p>unclosed <b><i>tags <table><tr><td>cell",
+        "<script>var x = '</p>';</script><style>p{}</style>",
+        "<p>" + "<a href='/x'>link</a> " * 500 + "</p>",
+    ],
+)
 def test_extractors_never_raise_on_broken_html(method, html):
     assert isinstance(Extractor(method)(html), str)
 
@@ -157,5 +185,7 @@ def test_extractors_never_raise_on_broken_html(method, html):
 def test_recipe_accepts_every_method_and_rejects_unknown_ones(method):
     stage = parse_recipe({"stages": [{"name": "extract", "kind": "extract", "method": method}]}).stages[0]
     assert build_stage(stage).method == method
-    with pytest.raises(RecipeError, match="stage 'extract' \\(extract\\): method: Input should be 'cascade', .* \\(got 'cascades'\\)"):
+    with pytest.raises(
+        RecipeError, match="stage 'extract' \\(extract\\): method: Input should be 'cascade', .* \\(got 'cascades'\\)"
+    ):
         parse_recipe({"stages": [{"name": "extract", "kind": "extract", "method": "cascades"}]})

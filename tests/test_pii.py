@@ -4,20 +4,27 @@ import json
 
 import pytest
 
-from conftest import need_data
 from thresher.filters.chain import DocumentChain
 from thresher.filters.pii import EMAIL_REPLACEMENT, IP_REPLACEMENT, IPV6_REPLACEMENT, PHONE_REPLACEMENT, PIIMasker
 from thresher.filters.registry import load_recipe, parse_recipe
+
+from conftest import need_data
 
 
 def masked(text: str, **options) -> str:
     return PIIMasker(**options).mask(text)[0]
 
 
-@pytest.mark.parametrize("email", [
-    "john.doe@gmail.com", "j_smith+news@mail.example.co.uk", "Info@Bakery-Berlin.de", "o'brien@ucd.ie",
-    "first.last@sub.domain.university.edu",
-])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "john.doe@gmail.com",
+        "j_smith+news@mail.example.co.uk",
+        "Info@Bakery-Berlin.de",
+        "o'brien@ucd.ie",
+        "first.last@sub.domain.university.edu",
+    ],
+)
 def test_emails_are_masked(email):
     assert masked(f"Write to {email} for details.") == f"Write to {EMAIL_REPLACEMENT[0]} for details."
 
@@ -40,8 +47,9 @@ def test_public_ipv4_addresses_are_masked(ip):
     assert masked(f"The server at {ip} answered.") == f"The server at {IP_REPLACEMENT[0]} answered."
 
 
-@pytest.mark.parametrize("ip", ["10.0.0.1", "192.168.1.1", "172.16.5.4", "127.0.0.1", "100.64.0.1", "192.0.2.1",
-                                "0.0.0.0"])
+@pytest.mark.parametrize(
+    "ip", ["10.0.0.1", "192.168.1.1", "172.16.5.4", "127.0.0.1", "100.64.0.1", "192.0.2.1", "0.0.0.0"]
+)
 def test_private_and_reserved_ipv4_addresses_are_kept_as_datatrove_keeps_them(ip):
     assert masked(f"Set the gateway to {ip} first.") == f"Set the gateway to {ip} first."
 
@@ -55,49 +63,79 @@ def test_dotted_numbers_longer_than_an_address_are_not_cut_into_one(text):
     assert masked(text) == text
 
 
-@pytest.mark.parametrize("ip", [
-    "2001:4860:4860::8888", "2606:4700:4700::1111", "2a00:1450:4001:811::200e",
-    "2a03:2880:f10c:83:face:b00c:0:25de",
-])
+@pytest.mark.parametrize(
+    "ip",
+    ["2001:4860:4860::8888", "2606:4700:4700::1111", "2a00:1450:4001:811::200e", "2a03:2880:f10c:83:face:b00c:0:25de"],
+)
 def test_public_ipv6_addresses_are_masked(ip):
     assert masked(f"It resolves to {ip}.") == f"It resolves to {IPV6_REPLACEMENT[0]}."
 
 
-@pytest.mark.parametrize("text", [
-    "loopback ::1", "link-local fe80::1%eth0", "docs use 2001:db8::1", "ULA fd12:3456:789a::1",
-    "a hex joke beef::cafe", "at 12:30:45 sharp", "std::vector<int>", "ratio 3:2:1",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "loopback ::1",
+        "link-local fe80::1%eth0",
+        "docs use 2001:db8::1",
+        "ULA fd12:3456:789a::1",
+        "a hex joke beef::cafe",
+        "at 12:30:45 sharp",
+        "std::vector<int>",
+        "ratio 3:2:1",
+    ],
+)
 def test_non_public_ipv6_and_colon_text_are_kept(text):
     assert masked(text) == text
 
 
-@pytest.mark.parametrize("phone", [
-    "(212) 555-0147", "(212)555-0147", "212-555-0147", "212.555.0147", "212 555 0147", "+1 212 555 0147",
-    "+1 (212) 555-0147", "1-800-555-0199",
-])
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "(212) 555-0147",
+        "(212)555-0147",
+        "212-555-0147",
+        "212.555.0147",
+        "212 555 0147",
+        "+1 212 555 0147",
+        "+1 (212) 555-0147",
+        "1-800-555-0199",
+    ],
+)
 def test_north_american_phone_numbers_are_masked(phone):
     assert masked(f"Call {phone} today.") == f"Call {PHONE_REPLACEMENT[0]} today."
 
 
-@pytest.mark.parametrize("phone", [
-    "+44 20 7946 0958", "+44 (0)20 7946 0958", "+33 1 23 45 67 89", "+49 30 1234567", "+91-98765-43210",
-    "+81 3-1234-5678", "+385(0)51 228 148", "+442079460958",
-])
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "+44 20 7946 0958",
+        "+44 (0)20 7946 0958",
+        "+33 1 23 45 67 89",
+        "+49 30 1234567",
+        "+91-98765-43210",
+        "+81 3-1234-5678",
+        "+385(0)51 228 148",
+        "+442079460958",
+    ],
+)
 def test_international_phone_numbers_are_masked(phone):
     assert masked(f"Call {phone} today.") == f"Call {PHONE_REPLACEMENT[0]} today."
 
 
-@pytest.mark.parametrize("text", [
-    "Founded in 1998, rebuilt in 2024.",
-    "On 2024-01-15, 15.03.2024 and 03/15/2024 at 10:30.",
-    "It costs $1,299.99, or 212.55 EUR, or 1 299 990 yen.",
-    "Upgrade from 3.11.4 to 3.12.0 (build 20240115).",
-    "ISBN 978-0-306-40615-7 and ISBN 0-306-40615-2 and ISBN-13: 9780306406157.",
-    "Beverly Hills, CA 90210-1234; New York, NY 10001.",
-    "+5 points; up +20 30 40 50; 1,234,567,890 visits.",
-    "Order 2125550147 shipped; call 555-0147 locally.",
-    "Card 4111-1111-1111-1111 and tracking 212-555-0147-88.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Founded in 1998, rebuilt in 2024.",
+        "On 2024-01-15, 15.03.2024 and 03/15/2024 at 10:30.",
+        "It costs $1,299.99, or 212.55 EUR, or 1 299 990 yen.",
+        "Upgrade from 3.11.4 to 3.12.0 (build 20240115).",
+        "ISBN 978-0-306-40615-7 and ISBN 0-306-40615-2 and ISBN-13: 9780306406157.",
+        "Beverly Hills, CA 90210-1234; New York, NY 10001.",
+        "+5 points; up +20 30 40 50; 1,234,567,890 visits.",
+        "Order 2125550147 shipped; call 555-0147 locally.",
+        "Card 4111-1111-1111-1111 and tracking 212-555-0147-88.",
+    ],
+)
 def test_years_dates_prices_versions_isbns_zips_and_ids_are_not_phone_numbers(text):
     assert masked(text) == text
 
@@ -121,7 +159,8 @@ def test_score_counts_each_kind_decide_keeps_and_the_call_sets_the_text():
 def test_a_recipe_stage_masks_the_kept_text_and_stores_the_counts():
     recipe = parse_recipe({"stages": [{"name": "extract", "kind": "extract"}, {"name": "pii", "kind": "pii"}]})
     outcome = DocumentChain(recipe).process(
-        {"source_file": "x.jsonl", "source_offset": 0, "text": "Mail ann@shop.com or call +44 20 7946 0958."})
+        {"source_file": "x.jsonl", "source_offset": 0, "text": "Mail ann@shop.com or call +44 20 7946 0958."}
+    )
     assert outcome.status == "kept"
     assert outcome.doc["text"] == f"Mail {EMAIL_REPLACEMENT[0]} or call {PHONE_REPLACEMENT[0]}."
     assert outcome.doc["scores"] == {"pii.emails": 1.0, "pii.ips": 0.0, "pii.phones": 1.0}
@@ -156,8 +195,10 @@ def test_emails_and_ipv4_are_masked_exactly_as_datatrove_masks_them(text):
 
 def test_parity_with_datatrove_on_real_web_text():
     texts = []
-    for path in [("dclm-human-quality-annotations", "majority_data.jsonl"),
-                 ("commoncrawl-records", "ccnet-jsonl", "cc_en_head-0091.jsonl")]:
+    for path in [
+        ("dclm-human-quality-annotations", "majority_data.jsonl"),
+        ("commoncrawl-records", "ccnet-jsonl", "cc_en_head-0091.jsonl"),
+    ]:
         texts += [json.loads(line)["text"] for line in need_data(*path).read_text().splitlines()]
     masker = PIIMasker(remove_phones=False)
     emails = 0

@@ -8,16 +8,16 @@ import pytest
 import yaml
 
 from thresher.cli import main as cli
+from thresher.contracts.funnel import check_accounting
 from thresher.demo.data import demo_articles, demo_foreign, plain_text
 from thresher.filters import langid
 from thresher.filters.base import Decision, DocumentFilter
 from thresher.filters.c4 import C4QualityFilter
 from thresher.filters.gopher import GopherQualityFilter
 from thresher.filters.langid import LanguageFilter
+from thresher.filters.registry import parse_recipe
 from thresher.pipelines import curate
 from thresher.pipelines.refilter import Redecider, skipped_stages
-from thresher.filters.registry import parse_recipe
-from thresher.contracts.funnel import check_accounting
 from thresher.pipelines.transforms import load_stats
 
 
@@ -69,8 +69,11 @@ def _docs() -> list[dict]:
 
 # Every way a refilter could recompute what it must only read; each records its call, then fails.
 TEXT_DEPENDENT = [
-    (DocumentFilter, "__call__"), (LanguageFilter, "score"), (LanguageFilter, "identify"),
-    (GopherQualityFilter, "score"), (langid, "load_fasttext"),
+    (DocumentFilter, "__call__"),
+    (LanguageFilter, "score"),
+    (LanguageFilter, "identify"),
+    (GopherQualityFilter, "score"),
+    (langid, "load_fasttext"),
 ]
 
 
@@ -87,15 +90,31 @@ def runs(tmp_path_factory):
         def fail(*args, **kwargs):
             calls.append(name)
             raise AssertionError(f"refilter called {name}")
+
         return fail
 
     with pytest.MonkeyPatch.context() as mp:
         for owner, method in TEXT_DEPENDENT:
             mp.setattr(owner, method, recorder(f"{owner.__name__}.{method}"))
-        rc = cli(["refilter", "--input", str(tmp / "loose" / "curated" / "*.parquet"),
-                  "--output", str(tmp / "strict"), "--recipe", str(tmp / "strict.yaml")])
-    return {"dir": tmp, "rc": rc, "calls": calls, "loose": load_stats(str(tmp / "loose")),
-            "fresh": load_stats(str(tmp / "fresh")), "refiltered": load_stats(str(tmp / "strict"))}
+        rc = cli(
+            [
+                "refilter",
+                "--input",
+                str(tmp / "loose" / "curated" / "*.parquet"),
+                "--output",
+                str(tmp / "strict"),
+                "--recipe",
+                str(tmp / "strict.yaml"),
+            ]
+        )
+    return {
+        "dir": tmp,
+        "rc": rc,
+        "calls": calls,
+        "loose": load_stats(str(tmp / "loose")),
+        "fresh": load_stats(str(tmp / "fresh")),
+        "refiltered": load_stats(str(tmp / "strict")),
+    }
 
 
 def _ids(run_dir) -> set[str]:
@@ -146,30 +165,45 @@ def test_kept_rows_are_written_unchanged(runs):
 
 # Redecider on single rows: no Beam.
 
+
 def _row(text: str, scores: dict) -> dict:
     return {"id": "doc-1", "url": "https://example.com/", "text": text, "scores": sorted(scores.items())}
 
 
-RIVER = ("The river rose quickly after the storm passed over the valley.\n"
-         "Farmers moved their animals to higher ground before the water arrived.\n"
-         "By morning the old bridge was under water and the road was closed.\n"
-         "Volunteers filled sandbags near the school all through the next day.")
+RIVER = (
+    "The river rose quickly after the storm passed over the valley.\n"
+    "Farmers moved their animals to higher ground before the water arrived.\n"
+    "By morning the old bridge was under water and the road was closed.\n"
+    "Volunteers filled sandbags near the school all through the next day."
+)
 
 
 def test_c4_is_redecided_from_its_stored_sentence_count(monkeypatch):
     c4_scores = C4QualityFilter().score({"text": RIVER})  # 4 sentences: TFDS's minimum of 3 keeps it
     monkeypatch.setattr(C4QualityFilter, "score", lambda self, doc: pytest.fail("C4 scored the text again"))
     row = _row(RIVER, {f"c4.{k}": v for k, v in c4_scores.items()})
-    recipe = parse_recipe({"stages": [{"name": "extract", "kind": "extract"},
-                                      {"name": "c4", "kind": "c4_quality", "min_num_sentences": 5}]})
+    recipe = parse_recipe(
+        {
+            "stages": [
+                {"name": "extract", "kind": "extract"},
+                {"name": "c4", "kind": "c4_quality", "min_num_sentences": 5},
+            ]
+        }
+    )
     outcome, _ = Redecider(recipe).process(row)
     assert (outcome.status, outcome.label) == ("dropped", "c4:too_few_sentences")
 
 
 def test_a_stage_the_input_run_did_not_have_is_passed_and_reported():
-    recipe = parse_recipe({"stages": [{"name": "extract", "kind": "extract"},
-                                      {"name": "language", "kind": "fasttext_langid"},
-                                      {"name": "toxicity", "kind": "bad_words"}]})
+    recipe = parse_recipe(
+        {
+            "stages": [
+                {"name": "extract", "kind": "extract"},
+                {"name": "language", "kind": "fasttext_langid"},
+                {"name": "toxicity", "kind": "bad_words"},
+            ]
+        }
+    )
     outcome, unchecked = Redecider(recipe).process(_row(RIVER, {"language.score": 0.97, "language.kept_language": 1.0}))
     assert outcome.status == "kept" and unchecked == ["toxicity"]
     toxicity = skipped_stages(recipe, {"toxicity": 7})[-1]
@@ -177,8 +211,9 @@ def test_a_stage_the_input_run_did_not_have_is_passed_and_reported():
 
 
 def test_a_stored_stage_without_a_signal_decide_needs_is_an_error():
-    recipe = parse_recipe({"stages": [{"name": "extract", "kind": "extract"},
-                                      {"name": "language", "kind": "fasttext_langid"}]})
+    recipe = parse_recipe(
+        {"stages": [{"name": "extract", "kind": "extract"}, {"name": "language", "kind": "fasttext_langid"}]}
+    )
     outcome, _ = Redecider(recipe).process(_row(RIVER, {"language.score": 0.97}))
     assert (outcome.status, outcome.label) == ("errored", "language:missing_score")
     assert outcome.doc["error_detail"] == "no stored score language.kept_language"
@@ -186,8 +221,9 @@ def test_a_stored_stage_without_a_signal_decide_needs_is_an_error():
 
 def test_fields_that_decide_sets_are_applied_to_kept_documents(monkeypatch):
     monkeypatch.setattr(LanguageFilter, "decide", lambda self, scores: Decision(True, fields={"domain": "news"}))
-    recipe = parse_recipe({"stages": [{"name": "extract", "kind": "extract"},
-                                      {"name": "language", "kind": "fasttext_langid"}]})
+    recipe = parse_recipe(
+        {"stages": [{"name": "extract", "kind": "extract"}, {"name": "language", "kind": "fasttext_langid"}]}
+    )
     outcome, _ = Redecider(recipe).process(_row(RIVER, {"language.score": 0.97, "language.kept_language": 1.0}))
     assert outcome.doc["domain"] == "news"
 
@@ -196,6 +232,9 @@ def test_a_decide_only_language_filter_loads_no_model_and_decides_as_the_full_on
     full = LanguageFilter(threshold=0.9)
     monkeypatch.setattr("thresher.filters.langid.load_fasttext", lambda *a, **k: pytest.fail("model loaded"))
     light = LanguageFilter.for_decide(threshold=0.9)
-    for scores in ({"score": 0.95, "kept_language": 1.0}, {"score": 0.8, "kept_language": 1.0},
-                   {"score": 0.99, "kept_language": 0.0}):
+    for scores in (
+        {"score": 0.95, "kept_language": 1.0},
+        {"score": 0.8, "kept_language": 1.0},
+        {"score": 0.99, "kept_language": 0.0},
+    ):
         assert light.decide(scores) == full.decide(scores)

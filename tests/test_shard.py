@@ -12,11 +12,11 @@ import pyarrow as pa
 import pytest
 from tokenizers import Tokenizer
 
-from conftest import DATA, write_curated, run_cli
-
-from thresher.pipelines import shard
 from thresher.contracts.schema import document_id
+from thresher.pipelines import shard
 from thresher.tokenizer.train import train_tokenizer
+
+from conftest import DATA, run_cli, write_curated
 
 ADDRESSES = DATA / "nltk-us-presidential-addresses"
 EOS = "<|endoftext|>"
@@ -52,15 +52,9 @@ def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
     (root / "curated").mkdir()
     for k in range(2):
-        write_curated(
-            root / "curated" / f"part-{k:05d}.parquet", ids[k::2], [docs[i] for i in ids[k::2]]
-        )
+        write_curated(root / "curated" / f"part-{k:05d}.parquet", ids[k::2], [docs[i] for i in ids[k::2]])
     train_tokenizer(str(root / "curated" / "part-*.parquet"), root / "tokenizer", vocab_size=1000)
-    return {
-        "docs": docs,
-        "input": str(root / "curated" / "part-*.parquet"),
-        "tokenizer": str(root / "tokenizer"),
-    }
+    return {"docs": docs, "input": str(root / "curated" / "part-*.parquet"), "tokenizer": str(root / "tokenizer")}
 
 
 def run_shard(corpus, output: Path, packing_buckets: int, beam_args=()) -> dict:
@@ -104,16 +98,11 @@ def test_rows_unshuffle_into_the_documents_eos_separated(corpus, one_bucket):
         # Rows in manifest order; a split of R rows has ceil(R / rows_per_shard) shards, a row
         # goes to shard key mod that number, and shards hold rows in key order (shard.py).
         n_shards = math.ceil(stats["rows"] / ROWS_PER_SHARD)
-        assert [e["path"] for e in stats["shards"]] == [
-            f"{split}/shard-{i:05d}.arrow" for i in range(n_shards)
-        ]
+        assert [e["path"] for e in stats["shards"]] == [f"{split}/shard-{i:05d}.arrow" for i in range(n_shards)]
         keys = [shard.shuffle_key(SEED, split, 0, i) for i in range(stats["rows"])]
         order = []  # stream row index of each written row, in written order
         for index in range(n_shards):
-            order += sorted(
-                (i for i in range(stats["rows"]) if keys[i] % n_shards == index),
-                key=keys.__getitem__,
-            )
+            order += sorted((i for i in range(stats["rows"]) if keys[i] % n_shards == index), key=keys.__getitem__)
         written = np.concatenate([read_rows(out, e) for e in stats["shards"]])
         assert order != sorted(order), "rows were not shuffled"
         stream = np.empty_like(written)
@@ -130,9 +119,7 @@ def test_rows_unshuffle_into_the_documents_eos_separated(corpus, one_bucket):
         # Every address is longer than a row, so a non-empty tail cuts exactly the last one.
         assert decoded.count(EOS) == len(texts) - (stats["dropped_tail_tokens"] > 0)
         # ...and the tokens of every document plus its EOS are in the rows or in the tail.
-        assert stats["tokens"] + stats["dropped_tail_tokens"] == sum(
-            len(tokenizer.encode(t).ids) + 1 for t in texts
-        )
+        assert stats["tokens"] + stats["dropped_tail_tokens"] == sum(len(tokenizer.encode(t).ids) + 1 for t in texts)
 
 
 def test_manifest_describes_the_shards(corpus, in_process):
@@ -146,11 +133,7 @@ def test_manifest_describes_the_shards(corpus, in_process):
         "eos_id": 0,
         "path": str(tokenizer_json),
     }
-    assert (manifest["sequence_length"], manifest["row_length"], manifest["dtype"]) == (
-        127,
-        128,
-        "uint16",
-    )
+    assert (manifest["sequence_length"], manifest["row_length"], manifest["dtype"]) == (127, 128, "uint16")
     assert (manifest["shuffle_seed"], manifest["val_fraction"]) == (SEED, VAL_FRACTION)
     docs = corpus["docs"]
     for split, stats in manifest["splits"].items():
@@ -165,15 +148,10 @@ def test_manifest_describes_the_shards(corpus, in_process):
             table = pa.ipc.open_file(pa.py_buffer(data)).read_all()
             assert table.schema.field("tokens").type == pa.list_(pa.uint16(), 128)
             assert table.num_rows == entry["rows"] and entry["tokens"] == entry["rows"] * 128
-            assert (
-                table.schema.metadata[b"tokenizer_sha256"].decode()
-                == manifest["tokenizer"]["sha256"]
-            )
+            assert table.schema.metadata[b"tokenizer_sha256"].decode() == manifest["tokenizer"]["sha256"]
     train = manifest["splits"]["train"]
     assert len(train["shards"]) == math.ceil(train["rows"] / ROWS_PER_SHARD) >= 3
-    assert all(
-        0.7 * ROWS_PER_SHARD < e["rows"] < 1.3 * ROWS_PER_SHARD for e in train["shards"][:-1]
-    )
+    assert all(0.7 * ROWS_PER_SHARD < e["rows"] < 1.3 * ROWS_PER_SHARD for e in train["shards"][:-1])
 
 
 def test_shards_memory_map_zero_copy(in_process):

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from tokenizers import Tokenizer
 
-from conftest import DATA, write_curated, run_cli
-
 from thresher.contracts.schema import document_id
 from thresher.tokenizer.encode import DocumentEncoder, pack_sequences, token_dtype
 from thresher.tokenizer.train import sample_documents, train_tokenizer
+
+from conftest import DATA, run_cli, write_curated
 
 SHAKESPEARE = DATA / "tiny-shakespeare" / "input.txt"
 VOCAB_SIZE = 1000  # small enough to train in a fraction of a second on 1 MB
@@ -45,11 +45,7 @@ def trained(curated, tmp_path_factory) -> Path:
 
 def sample_texts() -> list[str]:
     """Text the tokenizer never saw: other scripts, emoji, odd whitespace, the EOS string."""
-    texts = [
-        "First Citizen:\n  Before we proceed any further, hear me speak.\t\n",
-        " leading space",
-        "",
-    ]
+    texts = ["First Citizen:\n  Before we proceed any further, hear me speak.\t\n", " leading space", ""]
     for lang in ("rus", "cmn_hans", "arb", "hin"):
         path = DATA / "udhr-multilingual" / f"{lang}.txt"
         if path.exists():
@@ -59,11 +55,7 @@ def sample_texts() -> list[str]:
 
 
 def test_train_writes_tokenizer_folder(trained):
-    assert {p.name for p in trained.iterdir()} == {
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "special_tokens_map.json",
-    }
+    assert {p.name for p in trained.iterdir()} == {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}
     tokenizer = Tokenizer.from_file(str(trained / "tokenizer.json"))
     assert tokenizer.get_vocab_size() == VOCAB_SIZE
     # Special tokens first, in the order given: EOS is id 0, padding id 1.
@@ -99,11 +91,7 @@ def test_custom_special_tokens_and_vocab_size(curated, tmp_path):
     assert tokenizer.get_vocab_size() == 600
     assert [tokenizer.token_to_id(t) for t in special] == [0, 1, 2]
     tokens_map = json.loads((tmp_path / "special_tokens_map.json").read_text())
-    assert tokens_map == {
-        "eos_token": "<|eot|>",
-        "pad_token": "<|padding|>",
-        "additional_special_tokens": ["<|fim|>"],
-    }
+    assert tokens_map == {"eos_token": "<|eot|>", "pad_token": "<|padding|>", "additional_special_tokens": ["<|fim|>"]}
     assert DocumentEncoder.load(tmp_path).eos_id == 0
 
 
@@ -112,17 +100,11 @@ def test_sample_is_the_same_whatever_files_and_order(speeches, curated, tmp_path
     shuffled = speeches[:]
     random.Random(0).shuffle(shuffled)
     parts = [
-        write_curated(
-            tmp_path / f"part-{k}.parquet",
-            [i for i, _ in shuffled[k::3]],
-            [t for _, t in shuffled[k::3]],
-        )
+        write_curated(tmp_path / f"part-{k}.parquet", [i for i, _ in shuffled[k::3]], [t for _, t in shuffled[k::3]])
         for k in range(3)
     ]
     one_file = sample_documents([str(curated)], max_documents=2000, max_characters=None)
-    three_files = sample_documents(
-        [str(p) for p in reversed(parts)], max_documents=2000, max_characters=None
-    )
+    three_files = sample_documents([str(p) for p in reversed(parts)], max_documents=2000, max_characters=None)
     assert len(one_file) == 2000 and one_file == three_files
     # The character cap keeps the longest prefix of the same ranking that fits.
     capped = sample_documents([str(p) for p in parts], max_documents=None, max_characters=100_000)
@@ -131,27 +113,15 @@ def test_sample_is_the_same_whatever_files_and_order(speeches, curated, tmp_path
     assert sum(map(len, capped)) <= 100_000 < sum(map(len, everything[: len(capped) + 1]))
     # Same sample, same tokenizer, byte for byte.
     train_tokenizer(str(curated), tmp_path / "a", vocab_size=VOCAB_SIZE, max_documents=2000)
-    train_tokenizer(
-        str(tmp_path / "part-*.parquet"), tmp_path / "b", vocab_size=VOCAB_SIZE, max_documents=2000
-    )
-    assert (tmp_path / "a" / "tokenizer.json").read_bytes() == (
-        tmp_path / "b" / "tokenizer.json"
-    ).read_bytes()
+    train_tokenizer(str(tmp_path / "part-*.parquet"), tmp_path / "b", vocab_size=VOCAB_SIZE, max_documents=2000)
+    assert (tmp_path / "a" / "tokenizer.json").read_bytes() == (tmp_path / "b" / "tokenizer.json").read_bytes()
 
 
 def test_main_trains_and_says_what_it_wrote(curated, tmp_path, capsys):
     assert (
-        run_cli("tokenizer train", 
-            [
-                "--input",
-                str(curated),
-                "--output",
-                str(tmp_path),
-                "--vocab-size",
-                "512",
-                "--max-documents",
-                "500",
-            ]
+        run_cli(
+            "tokenizer train",
+            ["--input", str(curated), "--output", str(tmp_path), "--vocab-size", "512", "--max-documents", "500"],
         )
         == 0
     )

@@ -23,14 +23,13 @@ import pyarrow as pa
 import pytest
 import torch
 
-from conftest import DATA, run_cli
-
-from thresher.trainer import checkpoint as ckpt_mod
-from thresher.trainer import train as train_mod
+from thresher.trainer import checkpoint as ckpt_mod, train as train_mod
 from thresher.trainer.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from thresher.trainer.data import BatchLoader, TokenShards, read_manifest
 from thresher.trainer.log import Progress
 from thresher.trainer.model import ModelConfig, Transformer
+
+from conftest import DATA, run_cli
 
 torch.set_num_threads(2)
 
@@ -41,8 +40,16 @@ SEQ_LEN = 64
 VAL_FRACTION = 0.1
 
 
-def write_shards(out: Path, text: str, seq_len: int, val_fraction: float, shuffle_seed: int = 1234,
-                 train_shards: int = 3, batches_per_shard: int = 2, source: str = "tiny-shakespeare") -> dict:
+def write_shards(
+    out: Path,
+    text: str,
+    seq_len: int,
+    val_fraction: float,
+    shuffle_seed: int = 1234,
+    train_shards: int = 3,
+    batches_per_shard: int = 2,
+    source: str = "tiny-shakespeare",
+) -> dict:
     """contracts.md (5): documents + EOS, concatenated per split, cut into rows of seq_len + 1
     (tail dropped and counted), rows shuffled with a seed, uncompressed Arrow IPC files."""
     row_length = seq_len + 1
@@ -52,12 +59,27 @@ def write_shards(out: Path, text: str, seq_len: int, val_fraction: float, shuffl
         doc_id = f"{source}#{i}"
         h = int.from_bytes(hashlib.blake2b(doc_id.encode(), digest_size=8).digest(), "big")
         splits["val" if h % 10_000 < val_fraction * 10_000 else "train"].append(doc)
-    manifest = {"format": "thresher-shards", "format_version": 1,
-                "tokenizer": {"sha256": hashlib.sha256(b"bytes+eos").hexdigest(), "vocab_size": 257, "eos_id": EOS, "path": "byte-level"},
-                "sequence_length": seq_len, "row_length": row_length, "dtype": "uint16",
-                "shuffle_seed": shuffle_seed, "val_fraction": val_fraction, "source": source, "splits": {}}
+    manifest = {
+        "format": "thresher-shards",
+        "format_version": 1,
+        "tokenizer": {
+            "sha256": hashlib.sha256(b"bytes+eos").hexdigest(),
+            "vocab_size": 257,
+            "eos_id": EOS,
+            "path": "byte-level",
+        },
+        "sequence_length": seq_len,
+        "row_length": row_length,
+        "dtype": "uint16",
+        "shuffle_seed": shuffle_seed,
+        "val_fraction": val_fraction,
+        "source": source,
+        "splits": {},
+    }
     for split, split_docs in splits.items():
-        tokens = np.concatenate([np.append(np.frombuffer(d.encode(), dtype=np.uint8).astype(np.uint16), EOS) for d in split_docs])
+        tokens = np.concatenate(
+            [np.append(np.frombuffer(d.encode(), dtype=np.uint8).astype(np.uint16), EOS) for d in split_docs]
+        )
         n_rows = len(tokens) // row_length
         rows = tokens[: n_rows * row_length].reshape(n_rows, row_length)
         rows = rows[np.random.default_rng(shuffle_seed).permutation(n_rows)]
@@ -70,10 +92,21 @@ def write_shards(out: Path, text: str, seq_len: int, val_fraction: float, shuffl
                 for chunk in np.array_split(part, batches_per_shard):  # several record batches per file
                     column = pa.FixedSizeListArray.from_arrays(pa.array(chunk.reshape(-1)), row_length)
                     writer.write_batch(pa.record_batch([column], schema=schema))
-            shards.append({"path": rel, "rows": len(part), "tokens": int(part.size),
-                           "sha256": hashlib.sha256((out / rel).read_bytes()).hexdigest()})
-        manifest["splits"][split] = {"documents": len(split_docs), "rows": n_rows, "tokens": int(rows.size),
-                                     "dropped_tail_tokens": len(tokens) - n_rows * row_length, "shards": shards}
+            shards.append(
+                {
+                    "path": rel,
+                    "rows": len(part),
+                    "tokens": int(part.size),
+                    "sha256": hashlib.sha256((out / rel).read_bytes()).hexdigest(),
+                }
+            )
+        manifest["splits"][split] = {
+            "documents": len(split_docs),
+            "rows": n_rows,
+            "tokens": int(rows.size),
+            "dropped_tail_tokens": len(tokens) - n_rows * row_length,
+            "shards": shards,
+        }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest
 
@@ -97,8 +130,8 @@ def pipeline_run(tmp_path_factory) -> dict:
     if not _PIPELINE_RUN:
         import pyarrow.parquet as pq
 
-        from thresher.pipelines import shard
         from thresher.contracts.schema import DOCUMENT_SCHEMA, to_row
+        from thresher.pipelines import shard
         from thresher.tokenizer.train import train_tokenizer
 
         if not SHAKESPEARE.exists():
@@ -108,8 +141,15 @@ def pipeline_run(tmp_path_factory) -> dict:
         rows = [to_row({"id": f"tiny-shakespeare#{i}", "text": d}) for i, d in enumerate(docs)]
         pq.write_table(pa.Table.from_pylist(rows, schema=DOCUMENT_SCHEMA), root / "curated.parquet")
         train_tokenizer(str(root / "curated.parquet"), root / "tokenizer", vocab_size=512)
-        shard.run(str(root / "curated.parquet"), str(root / "tokenizer"), str(root / "shards"), [],
-                  sequence_length=SEQ_LEN, val_fraction=VAL_FRACTION, source="tiny-shakespeare")
+        shard.run(
+            str(root / "curated.parquet"),
+            str(root / "tokenizer"),
+            str(root / "shards"),
+            [],
+            sequence_length=SEQ_LEN,
+            val_fraction=VAL_FRACTION,
+            source="tiny-shakespeare",
+        )
         args = pretrain_args(root / "shards", root / "run", steps=30, **{"eval-interval": 30, "ckpt-interval": 30})
         assert run_cli("pretrain", args) == 0
         _PIPELINE_RUN.update(tokenizer=root / "tokenizer", shards=root / "shards", run=root / "run")
@@ -117,9 +157,22 @@ def pipeline_run(tmp_path_factory) -> dict:
 
 
 def pretrain_args(data: Path, out: Path, steps: int, **overrides) -> list[str]:
-    opts = {"model": "tiny", "steps": steps, "batch-size": 8, "grad-accum": 1, "lr": 3e-3, "warmup": 10,
-            "eval-interval": 50, "eval-steps": 10, "log-interval": 1, "ckpt-interval": 100, "keep-last": 3,
-            "seed": 1337, "device": "cpu", "dtype": "fp32"}
+    opts = {
+        "model": "tiny",
+        "steps": steps,
+        "batch-size": 8,
+        "grad-accum": 1,
+        "lr": 3e-3,
+        "warmup": 10,
+        "eval-interval": 50,
+        "eval-steps": 10,
+        "log-interval": 1,
+        "ckpt-interval": 100,
+        "keep-last": 3,
+        "seed": 1337,
+        "device": "cpu",
+        "dtype": "fp32",
+    }
     opts.update(overrides)
     return ["--input", str(data), "--output", str(out)] + [f"--{k}={v}" for k, v in opts.items()]
 
@@ -135,6 +188,7 @@ def losses(out: Path, split: str) -> list[tuple]:
 
 
 # --- training ---------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_tiny_model_learns_shakespeare_beyond_byte_frequencies(shards, tmp_path):
@@ -223,8 +277,18 @@ def test_two_ranks_match_one_process(shards, tmp_path, parallel):
     single = tmp_path / "single"
     assert run_cli("pretrain", pretrain_args(shards, single, **args)) == 0
     multi = tmp_path / parallel
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "thresher", "pretrain", *pretrain_args(shards, multi, **args), f"--parallel={parallel}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "thresher",
+        "pretrain",
+        *pretrain_args(shards, multi, **args),
+        f"--parallel={parallel}",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -240,6 +304,7 @@ def test_two_ranks_match_one_process(shards, tmp_path, parallel):
 
 
 # --- the shard loader -------------------------------------------------------------------------
+
 
 def test_shards_are_memory_mapped_views_not_copies(shards):
     before = pa.total_allocated_bytes()
@@ -320,6 +385,7 @@ def test_verify_catches_a_corrupted_shard_and_a_foreign_manifest(shards, tmp_pat
 
 # --- checkpoints ------------------------------------------------------------------------------
 
+
 def tiny_state(seed: int):
     torch.manual_seed(seed)
     model = Transformer(ModelConfig(vocab_size=64, seq_len=16, n_layer=1, n_head=2, d_model=16, d_mlp=32))
@@ -331,7 +397,14 @@ def tiny_state(seed: int):
 
 def save(ckpt_dir, step, keep_last=3):
     model, optimizer = tiny_state(step)
-    return save_checkpoint(ckpt_dir, step, model.state_dict(), optimizer.state_dict(), {"data": {"train": {"epoch": 0, "position": step}}}, keep_last)
+    return save_checkpoint(
+        ckpt_dir,
+        step,
+        model.state_dict(),
+        optimizer.state_dict(),
+        {"data": {"train": {"epoch": 0, "position": step}}},
+        keep_last,
+    )
 
 
 def test_a_crash_while_writing_leaves_latest_on_the_last_complete_checkpoint(tmp_path, monkeypatch):
@@ -404,6 +477,7 @@ def test_rng_states_round_trip(tmp_path):
 
 # --- model and schedule -------------------------------------------------------------------------
 
+
 def test_lr_schedule_warms_up_then_decays_to_a_tenth():
     lr = [train_mod.lr_at(s, 1.0, 10, 100) for s in range(100)]
     assert lr[0] == pytest.approx(0.1) and lr[9] == pytest.approx(1.0)
@@ -459,6 +533,7 @@ def test_activation_checkpointing_flag_trains_like_the_plain_run(shards, tmp_pat
 
 # --- what a run reports -----------------------------------------------------------------------
 
+
 class FakeTerminal(io.StringIO):
     def isatty(self):
         return True
@@ -500,7 +575,13 @@ def test_tensorboard_gets_the_same_numbers_as_the_jsonl_file(shards, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path / "run"
-    assert run_cli("pretrain", pretrain_args(shards, out, steps=4, warmup=1, **{"eval-interval": 2, "eval-steps": 1, "ckpt-interval": 4})) == 0
+    assert (
+        run_cli(
+            "pretrain",
+            pretrain_args(shards, out, steps=4, warmup=1, **{"eval-interval": 2, "eval-steps": 1, "ckpt-interval": 4}),
+        )
+        == 0
+    )
     events = EventAccumulator(str(out / "tensorboard"))
     events.Reload()
     logged = [(e.step, e.value) for e in events.Scalars("train/loss")]

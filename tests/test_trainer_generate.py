@@ -5,15 +5,15 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import run_cli
-
-from thresher.cli import build_parser
 import torch
 from test_trainer import pipeline_run
 
+from thresher.cli import build_parser
 from thresher.tokenizer.encode import DocumentEncoder
 from thresher.trainer import generate as gen
 from thresher.trainer.model import ModelConfig, Transformer
+
+from conftest import run_cli
 
 torch.set_num_threads(2)
 
@@ -30,7 +30,14 @@ PROMPT = torch.tensor([[3, 14, 15, 9]])
 def test_top_p_keeps_the_smallest_set_that_reaches_p_and_renormalises():
     probs = torch.tensor([0.05, 0.5, 0.15, 0.3])  # ranked: 0.5, 0.3, 0.15, 0.05
     logits = probs.log()
-    for top_p, kept in [(0.4, [1]), (0.5, [1]), (0.75, [1, 3]), (0.85, [1, 3, 2]), (0.97, [0, 1, 2, 3]), (1.0, [0, 1, 2, 3])]:
+    for top_p, kept in [
+        (0.4, [1]),
+        (0.5, [1]),
+        (0.75, [1, 3]),
+        (0.85, [1, 3, 2]),
+        (0.97, [0, 1, 2, 3]),
+        (1.0, [0, 1, 2, 3]),
+    ]:
         filtered = gen.filter_logits(logits, top_p=top_p).softmax(-1)
         expected = torch.zeros(4)
         expected[kept] = probs[kept] / probs[kept].sum()
@@ -55,12 +62,16 @@ def test_greedy_is_deterministic_and_follows_the_argmax(tiny):
 def test_top_k_1_samples_the_greedy_sequence(tiny):
     greedy = gen.generate(tiny, PROMPT, 10, greedy=True)
     for seed in range(3):
-        sampled = gen.generate(tiny, PROMPT, 10, temperature=1.5, top_k=1, generator=torch.Generator().manual_seed(seed))
+        sampled = gen.generate(
+            tiny, PROMPT, 10, temperature=1.5, top_k=1, generator=torch.Generator().manual_seed(seed)
+        )
         assert torch.equal(sampled, greedy)
 
 
 def test_a_seed_reproduces_a_sample_and_another_seed_differs(tiny):
-    draw = lambda seed, **kw: gen.generate(tiny, PROMPT, 12, generator=torch.Generator().manual_seed(seed), **kw)
+    def draw(seed, **kw):
+        return gen.generate(tiny, PROMPT, 12, generator=torch.Generator().manual_seed(seed), **kw)
+
     assert torch.equal(draw(1), draw(1))
     assert torch.equal(draw(1, top_p=0.9, temperature=0.8), draw(1, top_p=0.9, temperature=0.8))
     assert not torch.equal(draw(1), draw(2))
@@ -104,7 +115,9 @@ def test_the_cli_finds_the_tokenizer_through_the_checkpoint(tmp_path_factory, ca
     encoder = DocumentEncoder.load(run["tokenizer"])
     prompt = [encoder.eos_id] + encoder.tokenizer.encode("ROMEO:").ids
     out = gen.generate(model, torch.tensor([prompt]), 20, greedy=True, eos_id=encoder.eos_id)
-    assert greedy == "ROMEO:" + encoder.tokenizer.decode(out[0, len(prompt):].tolist(), skip_special_tokens=False) + "\n"
+    assert (
+        greedy == "ROMEO:" + encoder.tokenizer.decode(out[0, len(prompt) :].tolist(), skip_special_tokens=False) + "\n"
+    )
 
 
 def test_the_cli_refuses_contradictory_options(tmp_path):

@@ -9,23 +9,32 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_cli
 import torch
 from test_trainer import pipeline_run, pretrain_args, read_metrics, shards  # noqa: F401 (shards: a fixture)
 
-from thresher.trainer import generate as gen
-from thresher.trainer import hf
+from thresher.trainer import generate as gen, hf
 from thresher.trainer.checkpoint import save_checkpoint
 from thresher.trainer.model import ModelConfig, Transformer
+
+from conftest import run_cli
 
 transformers = pytest.importorskip("transformers")
 torch.set_num_threads(2)
 
 
 def random_llama(folder, tied: bool, kv_heads: int):
-    config = transformers.LlamaConfig(vocab_size=96, hidden_size=64, intermediate_size=160, num_hidden_layers=2,
-                                      num_attention_heads=4, num_key_value_heads=kv_heads, max_position_embeddings=32,
-                                      rms_norm_eps=1e-5, rope_theta=500.0, tie_word_embeddings=tied)
+    config = transformers.LlamaConfig(
+        vocab_size=96,
+        hidden_size=64,
+        intermediate_size=160,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=kv_heads,
+        max_position_embeddings=32,
+        rms_norm_eps=1e-5,
+        rope_theta=500.0,
+        tie_word_embeddings=tied,
+    )
     torch.manual_seed(0)
     model = transformers.LlamaForCausalLM(config).eval()
     with torch.no_grad():
@@ -49,14 +58,18 @@ def test_a_transformers_llama_imports_with_the_same_logits(tmp_path, tied, kv_he
 
 def test_our_model_exports_with_the_same_logits_untied_too(tmp_path):
     torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=64, seq_len=32, n_layer=2, n_head=4, d_model=64, d_mlp=128, rope_theta=1000.0, tie_embeddings=False)
+    cfg = ModelConfig(
+        vocab_size=64, seq_len=32, n_layer=2, n_head=4, d_model=64, d_mlp=128, rope_theta=1000.0, tie_embeddings=False
+    )
     ours = Transformer(cfg).eval()
     with torch.no_grad():
         for name, p in ours.named_parameters():
             if "norm" in name:
                 p.normal_(1.0, 0.2)
     tokenizer = {"path": str(tmp_path / "nowhere"), "sha256": "0" * 64, "vocab_size": 60, "eos_id": 0}
-    save_checkpoint(tmp_path / "ckpt", 1, ours.state_dict(), {}, {"model_config": cfg.__dict__, "tokenizer": tokenizer}, 1)
+    save_checkpoint(
+        tmp_path / "ckpt", 1, ours.state_dict(), {}, {"model_config": cfg.__dict__, "tokenizer": tokenizer}, 1
+    )
     hf.export(tmp_path / "ckpt", tmp_path / "hf")  # no tokenizer to ship: says so, writes the weights
     config = json.loads((tmp_path / "hf" / "config.json").read_text())
     assert config["tie_word_embeddings"] is False and config["eos_token_id"] == 0
@@ -78,12 +91,17 @@ def test_an_exported_run_loads_in_transformers_with_its_tokenizer_and_generates_
     ours, meta = gen.load_model(run["run"])
     text = "ROMEO:\nBut soft, what light"
     ids = tokenizer(text, return_tensors="pt").input_ids
-    assert ids[0].tolist() == __import__("tokenizers").Tokenizer.from_file(str(run["tokenizer"] / "tokenizer.json")).encode(text).ids
+    assert (
+        ids[0].tolist()
+        == __import__("tokenizers").Tokenizer.from_file(str(run["tokenizer"] / "tokenizer.json")).encode(text).ids
+    )
     with torch.no_grad():
         assert torch.allclose(ours(ids)[0], theirs(ids).logits, atol=1e-4)
     prompt = torch.cat([torch.tensor([[tokenizer.eos_token_id]]), ids], dim=1)
     expected = gen.generate(ours, prompt, 12, greedy=True)  # no EOS stop on either side: 12 tokens
-    got = theirs.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=12, do_sample=False, eos_token_id=None)
+    got = theirs.generate(
+        prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=12, do_sample=False, eos_token_id=None
+    )
     assert got.tolist() == expected.tolist()
 
 
@@ -113,15 +131,25 @@ def test_init_from_refuses_another_tokenizer_and_an_explicit_size(tmp_path_facto
         run_cli("pretrain", args + ["--init-from", str(run["run"])])
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"rope_parameters": {"rope_type": "llama3", "rope_theta": 5e5, "factor": 8.0}}, "rotary scaling"),
-    ({"attention_bias": True}, "bias"),
-    ({"hidden_act": "gelu"}, "silu"),
-    ({"model_type": "mistral"}, "only Llama"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"rope_parameters": {"rope_type": "llama3", "rope_theta": 5e5, "factor": 8.0}}, "rotary scaling"),
+        ({"attention_bias": True}, "bias"),
+        ({"hidden_act": "gelu"}, "silu"),
+        ({"model_type": "mistral"}, "only Llama"),
+    ],
+)
 def test_import_refuses_what_the_model_cannot_represent(change, message):
-    config = {"model_type": "llama", "vocab_size": 96, "hidden_size": 64, "intermediate_size": 160,
-              "num_hidden_layers": 2, "num_attention_heads": 4, "tie_word_embeddings": True}
+    config = {
+        "model_type": "llama",
+        "vocab_size": 96,
+        "hidden_size": 64,
+        "intermediate_size": 160,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "tie_word_embeddings": True,
+    }
     hf.config_from_hf(config)
     with pytest.raises(ValueError, match=message):
         hf.config_from_hf({**config, **change})

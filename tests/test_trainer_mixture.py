@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
 import torch
 from test_trainer import DATA, SEQ_LEN, pretrain_args, read_metrics, write_shards
 
@@ -20,12 +19,19 @@ from thresher.trainer import train as train_mod
 from thresher.trainer.data import TokenShards
 from thresher.trainer.mixture import MixtureLoader, interleave, parse_mix
 
+from conftest import run_cli
+
 torch.set_num_threads(2)
 
 TEXTS = {
     "plays": lambda: (DATA / "tiny-shakespeare" / "input.txt").read_text(),
-    "speeches": lambda: "\n\n".join(p.read_text(encoding="latin-1") for p in sorted((DATA / "nltk-us-presidential-addresses" / "inaugural").glob("*.txt"))),
-    "fomc": lambda: "\n\n".join(p.read_text() for p in sorted((DATA / "fomc-statements" / "statements").glob("*.txt"))[:12]),
+    "speeches": lambda: "\n\n".join(
+        p.read_text(encoding="latin-1")
+        for p in sorted((DATA / "nltk-us-presidential-addresses" / "inaugural").glob("*.txt"))
+    ),
+    "fomc": lambda: "\n\n".join(
+        p.read_text() for p in sorted((DATA / "fomc-statements" / "statements").glob("*.txt"))[:12]
+    ),
 }
 
 
@@ -47,18 +53,29 @@ def loader(sets, weights: dict, batch=8, rank=0, world=1, seed=5) -> MixtureLoad
 def test_parse_mix_normalises_weights_and_keeps_colons_in_paths():
     sources = parse_mix("fin=gs://bucket/fin/shards:3, general=runs/general:1,heldout=x:0")
     assert [(s.name, s.path, s.weight) for s in sources] == [
-        ("fin", "gs://bucket/fin/shards", 0.75), ("general", "runs/general", 0.25), ("heldout", "x", 0.0)]
-    for bad, message in [("a=x", "name=path:weight"), ("a=x:1,a=y:1", "twice"), ("a=x:0", "positive"),
-                         ("a=x:-1", "at least 0"), ("a=x:half", "not a number")]:
+        ("fin", "gs://bucket/fin/shards", 0.75),
+        ("general", "runs/general", 0.25),
+        ("heldout", "x", 0.0),
+    ]
+    for bad, message in [
+        ("a=x", "name=path:weight"),
+        ("a=x:1,a=y:1", "twice"),
+        ("a=x:0", "positive"),
+        ("a=x:-1", "at least 0"),
+        ("a=x:half", "not a number"),
+    ]:
         with pytest.raises(ValueError, match=message):
             parse_mix(bad)
 
 
-@pytest.mark.parametrize("weights, bound", [
-    ({"plays": 0.7, "speeches": 0.3}, 0.5),
-    ({"plays": 0.5, "speeches": 0.3, "fomc": 0.2}, 1.0),
-    ({"plays": 1 / 3, "speeches": 1 / 3, "fomc": 1 / 3}, 1.0),
-])
+@pytest.mark.parametrize(
+    "weights, bound",
+    [
+        ({"plays": 0.7, "speeches": 0.3}, 0.5),
+        ({"plays": 0.5, "speeches": 0.3, "fomc": 0.2}, 1.0),
+        ({"plays": 1 / 3, "speeches": 1 / 3, "fomc": 1 / 3}, 1.0),
+    ],
+)
 def test_every_prefix_of_the_run_holds_the_proportions_to_within_a_row(sets, weights, bound):
     mix = loader(sets, weights, batch=24)
     target = np.array(list(weights.values()))
@@ -164,6 +181,7 @@ def test_mixture_state_resumes_exactly(sets):
 
 # --- in the trainer ---------------------------------------------------------------------------
 
+
 def mix_args(sets, out, steps, mix="plays={plays}:0.75,speeches={speeches}:0.25,fomc={fomc}:0", **overrides):
     args = pretrain_args(Path("unused"), out, steps, **overrides)
     return ["--mix", mix.format(**sets)] + args[2:]  # --mix in place of --input
@@ -178,7 +196,10 @@ def test_training_on_a_mixture_logs_its_proportions_and_a_val_loss_per_source(se
     assert train[-1]["mix"] == {"plays": 0.75, "speeches": 0.25}  # 32 rows: exactly 24 and 8
     assert all(r["mix"]["plays"] == pytest.approx(0.75, abs=1 / 8) for r in train)
     ckpt = json.loads((out / "checkpoints" / "step-0000004" / "meta.json").read_text())
-    assert ckpt["data"]["train"]["sources"] == {"plays": {"epoch": 0, "position": 24}, "speeches": {"epoch": 0, "position": 8}}
+    assert ckpt["data"]["train"]["sources"] == {
+        "plays": {"epoch": 0, "position": 24},
+        "speeches": {"epoch": 0, "position": 8},
+    }
     assert ckpt["mixture"] == {"plays": 0.75, "speeches": 0.25, "fomc": 0.0}
 
 
@@ -191,16 +212,25 @@ def test_a_mixture_run_resumes_bitwise_and_refuses_other_proportions(sets, tmp_p
         pass
 
     real_lr_at = train_mod.lr_at
-    monkeypatch.setattr(train_mod, "lr_at", lambda step, *a: (_ for _ in ()).throw(Killed()) if step == 9 else real_lr_at(step, *a))
+    monkeypatch.setattr(
+        train_mod, "lr_at", lambda step, *a: (_ for _ in ()).throw(Killed()) if step == 9 else real_lr_at(step, *a)
+    )
     interrupted = tmp_path / "interrupted"
     with pytest.raises(Killed):
         run_cli("pretrain", mix_args(sets, interrupted, 12, **args))
     monkeypatch.undo()
     with pytest.raises(SystemExit, match="proportions"):
-        run_cli("pretrain", mix_args(sets, interrupted, 12, mix="plays={plays}:0.5,speeches={speeches}:0.5,fomc={fomc}:0", **args) + ["--resume"])
+        run_cli(
+            "pretrain",
+            mix_args(sets, interrupted, 12, mix="plays={plays}:0.5,speeches={speeches}:0.5,fomc={fomc}:0", **args)
+            + ["--resume"],
+        )
     assert run_cli("pretrain", mix_args(sets, interrupted, 12, **args) + ["--resume"]) == 0
+
+    def strip(rows):
+        return [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in rows]
+
     for split in ("train", "val"):
-        strip = lambda rows: [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in rows]
         assert strip(read_metrics(interrupted, split)) == strip(read_metrics(reference, split))
 
 

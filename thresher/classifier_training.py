@@ -44,13 +44,13 @@ import math
 import os
 import random
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from thresher.filters.fasttext_model import LABEL_PREFIX, label_probability, load_fasttext, train_supervised
 from thresher.contracts.files import file_sha256
+from thresher.filters.fasttext_model import LABEL_PREFIX, label_probability, load_fasttext, train_supervised
 
 DCLM_KEEP_TOP = 0.1  # DCLM-Baseline keeps the top 10% of its pool by classifier score
 NOT = "not_"
@@ -73,7 +73,11 @@ def _label_value(value) -> str | None:
 
 
 def _open_text(path: str):
-    return gzip.open(path, "rt", encoding="utf-8", newline="") if path.endswith(".gz") else open(path, encoding="utf-8", newline="")
+    return (
+        gzip.open(path, "rt", encoding="utf-8", newline="")
+        if path.endswith(".gz")
+        else open(path, encoding="utf-8", newline="")
+    )
 
 
 def read_labelled(path: str, text_field: str = "text", label_field: str = "label") -> tuple[list[str], list[str], int]:
@@ -163,7 +167,9 @@ def best_accuracy_threshold(y: Sequence[bool], scores: Sequence[float]) -> dict:
     return best
 
 
-def evaluate(y: Sequence[bool], scores: Sequence[float], threshold: float = 0.5, keep_top: float = DCLM_KEEP_TOP) -> dict:
+def evaluate(
+    y: Sequence[bool], scores: Sequence[float], threshold: float = 0.5, keep_top: float = DCLM_KEEP_TOP
+) -> dict:
     y = np.asarray(y, dtype=bool)
     return {
         "examples": len(y),
@@ -177,16 +183,20 @@ def evaluate(y: Sequence[bool], scores: Sequence[float], threshold: float = 0.5,
 
 def format_metrics(m: dict) -> str:
     def row(name: str, r: dict) -> str:
-        return (f"  {name:<26} threshold {r['threshold']:.6g}  precision {r['precision']:.4f}  recall {r['recall']:.4f}"
-                f"  F1 {r['f1']:.4f}  accuracy {r['accuracy']:.4f}  kept {r['kept_share']:.1%}")
+        return (
+            f"  {name:<26} threshold {r['threshold']:.6g}  precision {r['precision']:.4f}  recall {r['recall']:.4f}"
+            f"  F1 {r['f1']:.4f}  accuracy {r['accuracy']:.4f}  kept {r['kept_share']:.1%}"
+        )
 
-    return "\n".join([
-        f"  examples {m['examples']}, positives {m['positives']} ({m['positives'] / m['examples']:.1%})",
-        f"  ROC AUC {m['roc_auc']:.4f}",
-        row("at threshold", m["at_threshold"]),
-        row(f"keep top {m['keep_top']['share']:.0%}", m["keep_top"]),
-        row("best accuracy (this data)", m["best_accuracy"]),
-    ])
+    return "\n".join(
+        [
+            f"  examples {m['examples']}, positives {m['positives']} ({m['positives'] / m['examples']:.1%})",
+            f"  ROC AUC {m['roc_auc']:.4f}",
+            row("at threshold", m["at_threshold"]),
+            row(f"keep top {m['keep_top']['share']:.0%}", m["keep_top"]),
+            row("best accuracy (this data)", m["best_accuracy"]),
+        ]
+    )
 
 
 def model_label(model, label: str | None) -> str:
@@ -227,11 +237,20 @@ def train(args: argparse.Namespace) -> int:
     train_rows, test_rows = split_indices(len(texts), args.test_fraction, args.seed)
     pos, neg = args.label, NOT + args.label
     params = {
-        "lr": args.lr, "dim": args.dim, "epoch": args.epoch, "wordNgrams": args.word_ngrams,
-        "minCount": args.min_count, "bucket": args.bucket, "thread": args.threads, "seed": args.seed, "verbose": args.verbose,
+        "lr": args.lr,
+        "dim": args.dim,
+        "epoch": args.epoch,
+        "wordNgrams": args.word_ngrams,
+        "minCount": args.min_count,
+        "bucket": args.bucket,
+        "thread": args.threads,
+        "seed": args.seed,
+        "verbose": args.verbose,
     }
-    print(f"training on {len(train_rows)} of {len(texts)} rows of {args.data} ({skipped} skipped), "
-          f"holding out {len(test_rows)}: __label__{pos} = {args.label_field} in {sorted(positive)}, {params}")
+    print(
+        f"training on {len(train_rows)} of {len(texts)} rows of {args.data} ({skipped} skipped), "
+        f"holding out {len(test_rows)}: __label__{pos} = {args.label_field} in {sorted(positive)}, {params}"
+    )
     start = time.perf_counter()
     model = train_supervised([(pos if y[i] else neg, texts[i]) for i in train_rows], **params)
     seconds = time.perf_counter() - start
@@ -243,11 +262,18 @@ def train(args: argparse.Namespace) -> int:
         "sha256": file_sha256(out),
         "label": LABEL_PREFIX + pos,
         "labels": list(model.labels),
-        "data": args.data, "text_field": args.text_field, "label_field": args.label_field,
+        "data": args.data,
+        "text_field": args.text_field,
+        "label_field": args.label_field,
         "positive_values": sorted(positive),
-        "rows": len(texts), "skipped": skipped, "train_rows": len(train_rows), "test_rows": len(test_rows),
-        "test_fraction": args.test_fraction, "seed": args.seed,
-        "params": params, "train_seconds": round(seconds, 2),
+        "rows": len(texts),
+        "skipped": skipped,
+        "train_rows": len(train_rows),
+        "test_rows": len(test_rows),
+        "test_fraction": args.test_fraction,
+        "seed": args.seed,
+        "params": params,
+        "train_seconds": round(seconds, 2),
     }
     if test_rows:
         scores = score_texts(model, [texts[i] for i in test_rows], LABEL_PREFIX + pos)
@@ -256,7 +282,9 @@ def train(args: argparse.Namespace) -> int:
         print(format_metrics(report["held_out"]))
     report_path = out.with_suffix(".json")
     report_path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out} ({out.stat().st_size:,} bytes, sha256 {report['sha256']}, trained in {seconds:.1f}s) and {report_path}")
+    print(
+        f"wrote {out} ({out.stat().st_size:,} bytes, sha256 {report['sha256']}, trained in {seconds:.1f}s) and {report_path}"
+    )
     return 0
 
 
@@ -267,7 +295,9 @@ def evaluate_command(args: argparse.Namespace) -> int:
     positive = _positive_values(args.positive, labels)
     y = np.array([value in positive for value in labels])
     metrics = evaluate(y, score_texts(model, texts, label), args.threshold, args.keep_top)
-    print(f"{args.model} on {args.data} ({skipped} rows skipped), scoring {label}, positive = {args.label_field} in {sorted(positive)}:")
+    print(
+        f"{args.model} on {args.data} ({skipped} rows skipped), scoring {label}, positive = {args.label_field} in {sorted(positive)}:"
+    )
     print(format_metrics(metrics))
     return 0
 
@@ -284,7 +314,9 @@ def iter_documents(patterns: Sequence[str], extract: str = "trafilatura") -> Ite
     from thresher.filters.registry import parse_recipe
     from thresher.pipelines.readers import read_records
 
-    chain = DocumentChain(parse_recipe({"name": "prepare", "stages": [{"name": "extract", "kind": "extract", "method": extract}]}))
+    chain = DocumentChain(
+        parse_recipe({"name": "prepare", "stages": [{"name": "extract", "kind": "extract", "method": extract}]})
+    )
     for pattern in patterns:
         paths = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
         if not paths:
@@ -292,7 +324,7 @@ def iter_documents(patterns: Sequence[str], extract: str = "trafilatura") -> Ite
         for path in paths:
             name = path.lower().removesuffix(".gz")
             if name.endswith((".txt", ".html", ".htm")):
-                with (gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")) as fh:
+                with gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb") as fh:
                     data = fh.read()
                 if name.endswith(".txt"):
                     try:
@@ -331,14 +363,24 @@ def chunk_text(text: str, words: int) -> list[str]:
     return [p for p in pieces if p]
 
 
-def prepare(positives: Sequence[str], negatives: Sequence[str], out: str, extract: str, chunk_words: int,
-            per_class: int | None, seed: int) -> dict:
+def prepare(
+    positives: Sequence[str],
+    negatives: Sequence[str],
+    out: str,
+    extract: str,
+    chunk_words: int,
+    per_class: int | None,
+    seed: int,
+) -> dict:
     """Write a shuffled JSONL training set, `per_class` examples of each class (default: the smaller
     class's count, so it is balanced, as DCLM's 200k + 200k)."""
     classes = {}
     for label, patterns in ((1, positives), (0, negatives)):
-        classes[label] = [(source, piece) for source, text in iter_documents(patterns, extract)
-                          for piece in chunk_text(text, chunk_words)]
+        classes[label] = [
+            (source, piece)
+            for source, text in iter_documents(patterns, extract)
+            for piece in chunk_text(text, chunk_words)
+        ]
         if not classes[label]:
             raise SystemExit(f"no text under {list(patterns)}")
     available = {label: len(docs) for label, docs in classes.items()}
@@ -354,8 +396,10 @@ def prepare(positives: Sequence[str], negatives: Sequence[str], out: str, extrac
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     counts = {label: sum(r["label"] == label for r in rows) for label in (1, 0)}
-    print(f"wrote {len(rows)} examples to {out}: {counts[1]} positive (label 1) of {available[1]} available, "
-          f"{counts[0]} negative (label 0) of {available[0]}")
+    print(
+        f"wrote {len(rows)} examples to {out}: {counts[1]} positive (label 1) of {available[1]} available, "
+        f"{counts[0]} negative (label 0) of {available[0]}"
+    )
     return {"available": available, "written": counts}
 
 
@@ -368,9 +412,15 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-field", default="text")
     p.add_argument("--label-field", default="label")
     p.add_argument("--positive", default="1", help="comma-separated label values that are positive (default: 1)")
-    p.add_argument("--threshold", type=float, default=0.5, help="score threshold for precision/recall/F1 (default: 0.5)")
-    p.add_argument("--keep-top", type=float, default=DCLM_KEEP_TOP,
-                   help="also report the threshold keeping this top share (default: 0.1, DCLM's top 10%%)")
+    p.add_argument(
+        "--threshold", type=float, default=0.5, help="score threshold for precision/recall/F1 (default: 0.5)"
+    )
+    p.add_argument(
+        "--keep-top",
+        type=float,
+        default=DCLM_KEEP_TOP,
+        help="also report the threshold keeping this top share (default: 0.1, DCLM's top 10%%)",
+    )
 
 
 def _prepare_command(positives: Sequence[str], negatives: Sequence[str], args: argparse.Namespace) -> int:
@@ -382,10 +432,18 @@ def _prepare_args(p: argparse.ArgumentParser, positives: str, negatives: str) ->
     p.add_argument(f"--{positives}", nargs="+", required=True, metavar="GLOB")
     p.add_argument(f"--{negatives}", nargs="+", required=True, metavar="GLOB")
     p.add_argument("--output", dest="out", required=True, help="JSONL to write")
-    p.add_argument("--extract", choices=EXTRACT_CHOICES, default="trafilatura",
-                   help="HTML to text: curate's extractors, or `full` (every visible line, boilerplate included)")
-    p.add_argument("--chunk-words", type=int, default=0, help="split long documents into pieces of about N words (0: whole)")
-    p.add_argument("--per-class", type=int, default=None, help="examples per class (default: the smaller class's count)")
+    p.add_argument(
+        "--extract",
+        choices=EXTRACT_CHOICES,
+        default="trafilatura",
+        help="HTML to text: curate's extractors, or `full` (every visible line, boilerplate included)",
+    )
+    p.add_argument(
+        "--chunk-words", type=int, default=0, help="split long documents into pieces of about N words (0: whole)"
+    )
+    p.add_argument(
+        "--per-class", type=int, default=None, help="examples per class (default: the smaller class's count)"
+    )
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -393,7 +451,12 @@ def add_arguments(sub) -> None:
     """`thresher classifier`'s actions, added to the CLI's subparsers."""
     t = sub.add_parser("train", help="train a binary fastText classifier and report held-out figures")
     _data_args(t)
-    t.add_argument("--output", dest="out", required=True, help="model file to write (.bin); its report goes beside it, suffix .json")
+    t.add_argument(
+        "--output",
+        dest="out",
+        required=True,
+        help="model file to write (.bin); its report goes beside it, suffix .json",
+    )
     t.add_argument("--label", default="positive", help="the positive class's name in the model (__label__NAME)")
     t.add_argument("--test-fraction", type=float, default=0.1, help="share of rows held out (default: 0.1)")
     t.add_argument("--seed", type=int, default=0, help="seed of the split and of fastText (default: 0)")

@@ -33,9 +33,13 @@ def _inputs(p: argparse.ArgumentParser, help: str) -> None:
 
 
 def _workers(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=int, default=None,
-                   help="local worker processes (DirectRunner; default: Beam's, one in-process worker); "
-                   "on Dataflow use Beam's --num_workers / --max_num_workers")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="local worker processes (DirectRunner; default: Beam's, one in-process worker); "
+        "on Dataflow use Beam's --num_workers / --max_num_workers",
+    )
 
 
 def _lazy(module: str, function: str):
@@ -62,7 +66,11 @@ def _stats_arguments(p: argparse.ArgumentParser) -> None:
 def _refilter_arguments(p: argparse.ArgumentParser) -> None:
     _inputs(p, "curated Parquet (RUN/curated/*.parquet): files or globs, local or any Beam FileSystems path")
     p.add_argument("--output", required=True, help="new run directory (local or gs://)")
-    p.add_argument("--recipe", required=True, help="built-in recipe name or a recipe .yaml; its stage names must match the input run's")
+    p.add_argument(
+        "--recipe",
+        required=True,
+        help="built-in recipe name or a recipe .yaml; its stage names must match the input run's",
+    )
     _workers(p)
 
 
@@ -88,18 +96,33 @@ def _recipes_arguments(p: argparse.ArgumentParser) -> None:
 VERBS = {
     "curate": ("Extract, filter and deduplicate web documents into curated Parquet.", _curate_arguments, "_curate"),
     "stats": ("Print a run's funnel (its stats.json) as a table.", _stats_arguments, "_stats"),
-    "refilter": ("Re-apply a recipe's thresholds to the scores stored in curated Parquet, without recomputing them.",
-                 _refilter_arguments, "_refilter"),
+    "refilter": (
+        "Re-apply a recipe's thresholds to the scores stored in curated Parquet, without recomputing them.",
+        _refilter_arguments,
+        "_refilter",
+    ),
     "tokenizer": ("Train a byte-level BPE tokenizer: thresher tokenizer train.", None, None),
     "shard": ("Tokenize curated Parquet into shuffled Arrow token shards + manifest.json.", _shard_arguments, "_shard"),
-    "pretrain": ("Pretrain a decoder-only transformer on token shards.", _module_arguments("thresher.trainer.train"),
-                 ("thresher.trainer.train", "run")),
-    "generate": ("Generate text from a pretraining checkpoint.", _module_arguments("thresher.trainer.generate"),
-                 ("thresher.trainer.generate", "run")),
-    "export": ("Export a checkpoint as a Hugging Face Llama folder (config.json + model.safetensors + tokenizer).",
-               _module_arguments("thresher.trainer.hf"), ("thresher.trainer.hf", "run")),
-    "demo": ("Every stage, offline, on the embedded demo crawl, in a few minutes on 2 cores.", _demo_arguments,
-             ("thresher.demo", "run")),
+    "pretrain": (
+        "Pretrain a decoder-only transformer on token shards.",
+        _module_arguments("thresher.trainer.train"),
+        ("thresher.trainer.train", "run"),
+    ),
+    "generate": (
+        "Generate text from a pretraining checkpoint.",
+        _module_arguments("thresher.trainer.generate"),
+        ("thresher.trainer.generate", "run"),
+    ),
+    "export": (
+        "Export a checkpoint as a Hugging Face Llama folder (config.json + model.safetensors + tokenizer).",
+        _module_arguments("thresher.trainer.hf"),
+        ("thresher.trainer.hf", "run"),
+    ),
+    "demo": (
+        "Every stage, offline, on the embedded demo crawl, in a few minutes on 2 cores.",
+        _demo_arguments,
+        ("thresher.demo", "run"),
+    ),
     "recipes": ("List the built-in recipes, or print one.", _recipes_arguments, "_recipes"),
     "classifier": ("Train, evaluate and build training sets for fastText classifiers.", None, None),
 }
@@ -107,9 +130,12 @@ VERBS = {
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     """The command tree; only the `selected` verb (every verb when None) gets its arguments."""
-    parser = argparse.ArgumentParser(prog="thresher", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser = argparse.ArgumentParser(
+        prog="thresher",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for name, (help, add_arguments, run) in VERBS.items():
         p = verbs.add_parser(name, help=help, description=help)
@@ -117,12 +143,14 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
             continue
         if name == "tokenizer":
             train = p.add_subparsers(dest="action", required=True, metavar="ACTION").add_parser(
-                "train", help="train on a sample of curated Parquet", description=help)
+                "train", help="train on a sample of curated Parquet", description=help
+            )
             importlib.import_module("thresher.tokenizer.train").add_arguments(train)
             train.set_defaults(run=_lazy("thresher.tokenizer.train", "run"))
         elif name == "classifier":
             importlib.import_module("thresher.classifier_training").add_arguments(
-                p.add_subparsers(dest="action", required=True, metavar="ACTION"))
+                p.add_subparsers(dest="action", required=True, metavar="ACTION")
+            )
         else:
             add_arguments(p)
             p.set_defaults(run=globals()[run] if isinstance(run, str) else _lazy(*run))

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -45,7 +45,7 @@ class DocumentEncoder:
     sha256: str
 
     @classmethod
-    def from_bytes(cls, tokenizer_json: bytes, eos_token: str = EOS_TOKEN) -> "DocumentEncoder":
+    def from_bytes(cls, tokenizer_json: bytes, eos_token: str = EOS_TOKEN) -> DocumentEncoder:
         tokenizer = Tokenizer.from_str(tokenizer_json.decode("utf-8"))
         eos_id = tokenizer.token_to_id(eos_token)
         if eos_id is None:
@@ -53,7 +53,7 @@ class DocumentEncoder:
         return cls(tokenizer, eos_id, hashlib.sha256(tokenizer_json).hexdigest())
 
     @classmethod
-    def load(cls, path: str | Path) -> "DocumentEncoder":
+    def load(cls, path: str | Path) -> DocumentEncoder:
         """Load a local tokenizer folder (as written by `thresher tokenizer train`) or a
         tokenizer.json. EOS is the `eos_token` of tokenizer_config.json beside it, if any."""
         json_path, config_path = tokenizer_paths(str(path))

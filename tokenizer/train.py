@@ -25,8 +25,8 @@ import hashlib
 import heapq
 import json
 import math
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import pyarrow.parquet as pq
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
@@ -64,16 +64,12 @@ def _documents(files: Iterable[str]) -> Iterator[tuple[str, str]]:
     for path in files:
         parquet = pq.ParquetFile(path)
         for batch in parquet.iter_batches(batch_size=READ_BATCH_ROWS, columns=["id", "text"]):
-            for doc_id, text in zip(
-                batch.column("id").to_pylist(), batch.column("text").to_pylist(), strict=True
-            ):
+            for doc_id, text in zip(batch.column("id").to_pylist(), batch.column("text").to_pylist(), strict=True):
                 if doc_id is not None and text:
                     yield doc_id, text
 
 
-def sample_documents(
-    files: Iterable[str], max_documents: int | None, max_characters: int | None
-) -> list[str]:
+def sample_documents(files: Iterable[str], max_documents: int | None, max_characters: int | None) -> list[str]:
     """Texts of the documents with the smallest blake2b(id), in rank order: the longest prefix of
     the ranking that fits both limits (None: no limit), whatever order the files are read in."""
     # Max-heap on rank (negated): the root is the kept document ranked last, the one to evict.
@@ -146,8 +142,7 @@ def train_tokenizer(
     texts = sample_documents(expand_paths(paths), max_documents, max_characters)
     if not texts:
         raise ValueError(
-            f"no documents sampled from {paths}: none non-empty, or the first-ranked "
-            "one is longer than max_characters"
+            f"no documents sampled from {paths}: none non-empty, or the first-ranked one is longer than max_characters"
         )
 
     tokenizer = build_tokenizer()
@@ -176,19 +171,37 @@ def train_tokenizer(
 
 def add_arguments(parser) -> None:
     """`thresher tokenizer train`'s options."""
-    parser.add_argument("--input", required=True, action="extend", nargs="+", metavar="PATH",
-                        help="curated Parquet files or globs")
+    parser.add_argument(
+        "--input", required=True, action="extend", nargs="+", metavar="PATH", help="curated Parquet files or globs"
+    )
     parser.add_argument("--output", required=True, help="output folder")
-    parser.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE,
-                        help="including the 256 bytes and special tokens (default: %(default)s, Llama's)")
-    parser.add_argument("--special-tokens", nargs="+", default=list(DEFAULT_SPECIAL_TOKENS),
-                        help="first is EOS, second padding (default: %(default)s)")
-    parser.add_argument("--max-documents", type=int, default=None,
-                        help="sample at most this many documents (default: no limit)")
-    parser.add_argument("--max-characters", type=int, default=DEFAULT_MAX_CHARACTERS,
-                        help="sample at most this many characters (default: %(default)s, nanochat's)")
-    parser.add_argument("--min-frequency", type=int, default=DEFAULT_MIN_FREQUENCY,
-                        help="minimum count of a pair to merge it (default: %(default)s)")
+    parser.add_argument(
+        "--vocab-size",
+        type=int,
+        default=DEFAULT_VOCAB_SIZE,
+        help="including the 256 bytes and special tokens (default: %(default)s, Llama's)",
+    )
+    parser.add_argument(
+        "--special-tokens",
+        nargs="+",
+        default=list(DEFAULT_SPECIAL_TOKENS),
+        help="first is EOS, second padding (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-documents", type=int, default=None, help="sample at most this many documents (default: no limit)"
+    )
+    parser.add_argument(
+        "--max-characters",
+        type=int,
+        default=DEFAULT_MAX_CHARACTERS,
+        help="sample at most this many characters (default: %(default)s, nanochat's)",
+    )
+    parser.add_argument(
+        "--min-frequency",
+        type=int,
+        default=DEFAULT_MIN_FREQUENCY,
+        help="minimum count of a pair to merge it (default: %(default)s)",
+    )
 
 
 def run(args) -> int:

@@ -48,8 +48,12 @@ def rng_state() -> dict:
     _, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
     state = {
         "torch": torch.get_rng_state(),
-        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
         "python": random.getstate(),
     }
     if torch.cuda.is_initialized():
@@ -62,7 +66,9 @@ def rng_state() -> dict:
 def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    np.random.set_state(
+        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"])
@@ -150,7 +156,9 @@ def read_meta(path) -> dict:
     path = Path(path)
     meta = json.loads((path / "meta.json").read_text())
     if meta.get("format_version") != CHECKPOINT_FORMAT_VERSION:
-        raise ValueError(f"{path}: checkpoint format_version {meta.get('format_version')!r}, this code knows {CHECKPOINT_FORMAT_VERSION}")
+        raise ValueError(
+            f"{path}: checkpoint format_version {meta.get('format_version')!r}, this code knows {CHECKPOINT_FORMAT_VERSION}"
+        )
     return meta
 
 
@@ -161,10 +169,17 @@ def load_checkpoint(path, map_location="cpu", optimizer: bool = True) -> dict:
     same checkpoint share one copy in the page cache instead of holding one each."""
     path = Path(path)
     meta = read_meta(path)
-    load = lambda name, where: torch.load(path / name, map_location=where, weights_only=True, mmap=torch.device(where).type == "cpu")
+
+    def load(name, where):
+        return torch.load(path / name, map_location=where, weights_only=True, mmap=torch.device(where).type == "cpu")
+
     # RNG states stay on the CPU: torch.set_rng_state and torch.cuda.set_rng_state take CPU byte tensors.
-    return {"model": load("model.pt", map_location), "optimizer": load("optimizer.pt", map_location) if optimizer else None,
-            "rng": load("rng.pt", "cpu"), "meta": meta}
+    return {
+        "model": load("model.pt", map_location),
+        "optimizer": load("optimizer.pt", map_location) if optimizer else None,
+        "rng": load("rng.pt", "cpu"),
+        "meta": meta,
+    }
 
 
 def resolve_checkpoint(path) -> Path:
@@ -177,7 +192,9 @@ def resolve_checkpoint(path) -> Path:
         found = latest_checkpoint(ckpt_dir) if ckpt_dir.is_dir() else None
         if found is not None:
             return found
-    raise FileNotFoundError(f"{path}: not a checkpoint (no meta.json), nor a folder whose `latest` or `checkpoints/latest` names one")
+    raise FileNotFoundError(
+        f"{path}: not a checkpoint (no meta.json), nor a folder whose `latest` or `checkpoints/latest` names one"
+    )
 
 
 def tokenizer_folder(record: dict) -> Path:

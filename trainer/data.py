@@ -26,6 +26,7 @@ import torch
 from thresher.contracts.files import file_sha256
 from thresher.contracts.shards import MANIFEST_FILE, check_manifest, tokens_type
 
+
 def read_manifest(data_dir) -> dict:
     """manifest.json of a shard set, checked against the format this reader knows."""
     path = Path(data_dir) / MANIFEST_FILE
@@ -46,7 +47,7 @@ class TokenShards:
         self.split = split
         self.row_length = self.manifest["row_length"]
         expected_type = tokens_type(self.manifest["dtype"], self.row_length)
-        self._views = []   # one (rows, row_length) numpy view per record batch
+        self._views = []  # one (rows, row_length) numpy view per record batch
         self._starts = []  # global row number of each view's first row
         self.num_rows = 0
         for shard in self.manifest["splits"][split]["shards"]:
@@ -72,7 +73,9 @@ class TokenShards:
                 raise ValueError(f"{path}: {shard_rows} rows, manifest says {shard['rows']}")
             self.num_rows += shard_rows
         if self.num_rows != self.manifest["splits"][split]["rows"]:
-            raise ValueError(f"{data_dir}: split {split!r} has {self.num_rows} rows, manifest says {self.manifest['splits'][split]['rows']}")
+            raise ValueError(
+                f"{data_dir}: split {split!r} has {self.num_rows} rows, manifest says {self.manifest['splits'][split]['rows']}"
+            )
         self._starts = np.array(self._starts, dtype=np.int64)
 
     def __len__(self) -> int:
@@ -98,7 +101,9 @@ class BatchLoader:
         if global_batch_size % world_size:
             raise ValueError(f"global batch of {global_batch_size} rows does not split over {world_size} ranks")
         if global_batch_size > len(shards):
-            raise ValueError(f"split {shards.split!r} has {len(shards)} rows, fewer than one global batch ({global_batch_size})")
+            raise ValueError(
+                f"split {shards.split!r} has {len(shards)} rows, fewer than one global batch ({global_batch_size})"
+            )
         self.shards = shards
         self.global_batch_size = global_batch_size
         self.seed = seed

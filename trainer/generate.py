@@ -48,8 +48,14 @@ def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float |
     return logits
 
 
-def next_token(logits: torch.Tensor, greedy: bool, temperature: float, top_k: int | None, top_p: float | None,
-               generator: torch.Generator | None) -> torch.Tensor:
+def next_token(
+    logits: torch.Tensor,
+    greedy: bool,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
     """(B, vocab) logits of the last position -> (B, 1) token ids."""
     if greedy:
         return logits.argmax(dim=-1, keepdim=True)
@@ -58,13 +64,21 @@ def next_token(logits: torch.Tensor, greedy: bool, temperature: float, top_k: in
 
 
 @torch.no_grad()
-def generate(model: Transformer, idx: torch.Tensor, max_new_tokens: int, greedy: bool = False, temperature: float = 1.0,
-             top_k: int | None = None, top_p: float | None = None, generator: torch.Generator | None = None,
-             eos_id: int | None = None) -> torch.Tensor:
+def generate(
+    model: Transformer,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    greedy: bool = False,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+    eos_id: int | None = None,
+) -> torch.Tensor:
     """idx (1, T) -> (1, T + n): n <= max_new_tokens tokens appended, the last one EOS if it came."""
     model.eval()
     for _ in range(max_new_tokens):
-        logits, _ = model(idx[:, -model.cfg.seq_len:])
+        logits, _ = model(idx[:, -model.cfg.seq_len :])
         token = next_token(logits[:, -1, :], greedy, temperature, top_k, top_p, generator)
         idx = torch.cat([idx, token], dim=1)
         if eos_id is not None and token.item() == eos_id:
@@ -82,15 +96,31 @@ def load_model(checkpoint, device="cpu") -> tuple[Transformer, dict]:
 
 def add_arguments(p) -> None:
     """`thresher generate`'s options."""
-    p.add_argument("--checkpoint", required=True, help="a checkpoint folder, a checkpoints folder or a run's --output (latest checkpoint)")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="a checkpoint folder, a checkpoints folder or a run's --output (latest checkpoint)",
+    )
     p.add_argument("--prompt", default="", help="text to continue (default: none, a new document)")
     p.add_argument("--max-new-tokens", type=int, default=100, help="tokens to generate at most (default 100)")
     p.add_argument("--greedy", action="store_true", help="always the most likely token, no sampling")
-    p.add_argument("--temperature", type=float, default=1.0, help="divide logits by T before sampling: < 1 sharper, > 1 flatter (default 1.0, the model's distribution)")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="divide logits by T before sampling: < 1 sharper, > 1 flatter (default 1.0, the model's distribution)",
+    )
     p.add_argument("--top-k", type=int, default=None, help="sample among the k most likely tokens only (default: all)")
-    p.add_argument("--top-p", type=float, default=None, help="sample within the smallest set of tokens whose probability reaches p (default: all; 0.9 is common)")
+    p.add_argument(
+        "--top-p",
+        type=float,
+        default=None,
+        help="sample within the smallest set of tokens whose probability reaches p (default: all; 0.9 is common)",
+    )
     p.add_argument("--seed", type=int, default=None, help="sampling seed (default: drawn at random and printed)")
-    p.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the one the checkpoint was trained with)")
+    p.add_argument(
+        "--tokenizer", default=None, help="tokenizer folder (default: the one the checkpoint was trained with)"
+    )
     p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
     p.set_defaults(check=check_arguments)
 
@@ -114,7 +144,9 @@ def run(args) -> int:
     model, meta = load_model(args.checkpoint, device)
     encoder = DocumentEncoder.load(args.tokenizer or tokenizer_folder(meta["tokenizer"]))
     if encoder.vocab_size > model.cfg.vocab_size:
-        raise SystemExit(f"the tokenizer has {encoder.vocab_size} tokens, the model only {model.cfg.vocab_size}: not the model's tokenizer")
+        raise SystemExit(
+            f"the tokenizer has {encoder.vocab_size} tokens, the model only {model.cfg.vocab_size}: not the model's tokenizer"
+        )
     prompt = [encoder.eos_id] + encoder.tokenizer.encode(args.prompt).ids
     generator = None
     if not args.greedy:
@@ -123,7 +155,16 @@ def run(args) -> int:
             print(f"seed: {seed}", file=sys.stderr)  # stderr: stdout stays the text alone
         generator = torch.Generator(device=device).manual_seed(seed)
     idx = torch.tensor([prompt], dtype=torch.long, device=device)
-    out = generate(model, idx, args.max_new_tokens, args.greedy, args.temperature, args.top_k, args.top_p, generator, encoder.eos_id)
-    print(args.prompt + encoder.tokenizer.decode(out[0, len(prompt):].tolist(), skip_special_tokens=False))
+    out = generate(
+        model,
+        idx,
+        args.max_new_tokens,
+        args.greedy,
+        args.temperature,
+        args.top_k,
+        args.top_p,
+        generator,
+        encoder.eos_id,
+    )
+    print(args.prompt + encoder.tokenizer.decode(out[0, len(prompt) :].tolist(), skip_special_tokens=False))
     return 0
-

@@ -119,8 +119,12 @@ def config_from_hf(config: dict, seq_len: int | None = None) -> ModelConfig:
     if config.get("head_dim", d_model // n_head) != d_model // n_head:
         raise ValueError(f"head_dim {config['head_dim']} != hidden_size / num_attention_heads ({d_model // n_head})")
     return ModelConfig(
-        vocab_size=config["vocab_size"], seq_len=seq_len or config.get("max_position_embeddings", 2048),
-        n_layer=config["num_hidden_layers"], n_head=n_head, d_model=d_model, d_mlp=config["intermediate_size"],
+        vocab_size=config["vocab_size"],
+        seq_len=seq_len or config.get("max_position_embeddings", 2048),
+        n_layer=config["num_hidden_layers"],
+        n_head=n_head,
+        d_model=d_model,
+        d_mlp=config["intermediate_size"],
         rope_theta=float(rope.get("rope_theta", config.get("rope_theta", 10000.0))),
         norm_eps=float(config.get("rms_norm_eps", 1e-6)),  # LlamaConfig's default
         # LlamaConfig's default is untied: a config.json without the key means an untied model.
@@ -137,7 +141,11 @@ def from_hf(hf_state: dict, config: dict, cfg: ModelConfig) -> dict:
 
     def repeat_kv(w):
         # Query head h reads key/value head h // (n_head / n_kv), as transformers' repeat_kv.
-        return w.view(n_kv, head_dim, cfg.d_model).repeat_interleave(cfg.n_head // n_kv, dim=0).reshape(cfg.d_model, cfg.d_model)
+        return (
+            w.view(n_kv, head_dim, cfg.d_model)
+            .repeat_interleave(cfg.n_head // n_kv, dim=0)
+            .reshape(cfg.d_model, cfg.d_model)
+        )
 
     state = {"tok_emb.weight": hf_state["model.embed_tokens.weight"], "norm.weight": hf_state["model.norm.weight"]}
     if cfg.tie_embeddings:
@@ -155,7 +163,9 @@ def from_hf(hf_state: dict, config: dict, cfg: ModelConfig) -> dict:
             ours + "attn.qkv.weight": torch.cat([q, k, v], dim=0),
             ours + "attn.out.weight": hf_state[theirs + "self_attn.o_proj.weight"],
             ours + "mlp_norm.weight": hf_state[theirs + "post_attention_layernorm.weight"],
-            ours + "mlp.gate_up.weight": torch.cat([hf_state[theirs + "mlp.gate_proj.weight"], hf_state[theirs + "mlp.up_proj.weight"]], dim=0),
+            ours + "mlp.gate_up.weight": torch.cat(
+                [hf_state[theirs + "mlp.gate_proj.weight"], hf_state[theirs + "mlp.up_proj.weight"]], dim=0
+            ),
             ours + "mlp.down.weight": hf_state[theirs + "mlp.down_proj.weight"],
         }
     return {name: t.float() for name, t in state.items()}  # training keeps fp32 master weights
@@ -174,7 +184,9 @@ def load_hf(folder, seq_len: int | None = None) -> tuple[ModelConfig, dict]:
     elif (folder / WEIGHTS_FILE).is_file():
         files = [WEIGHTS_FILE]
     else:
-        raise FileNotFoundError(f"{folder}: no {WEIGHTS_FILE} or {INDEX_FILE} (only safetensors weights import: they cannot run code when read)")
+        raise FileNotFoundError(
+            f"{folder}: no {WEIGHTS_FILE} or {INDEX_FILE} (only safetensors weights import: they cannot run code when read)"
+        )
     hf_state = {}
     for name in files:
         hf_state |= load_file(folder / name)
@@ -195,7 +207,9 @@ def export(checkpoint, out, tokenizer=None) -> Path:
     (out / "config.json").write_text(json.dumps(hf_config(cfg, record["eos_id"]), indent=2) + "\n")
     generation = {"bos_token_id": record["eos_id"], "eos_token_id": record["eos_id"]}
     (out / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
-    save_file(to_hf(ckpt["model"], cfg), out / WEIGHTS_FILE, metadata={"format": "pt"})  # "pt": what transformers expects
+    save_file(
+        to_hf(ckpt["model"], cfg), out / WEIGHTS_FILE, metadata={"format": "pt"}
+    )  # "pt": what transformers expects
     try:
         folder = Path(tokenizer) if tokenizer else tokenizer_folder(record)
     except (FileNotFoundError, ValueError) as e:  # the weights are still worth writing
@@ -210,9 +224,17 @@ def export(checkpoint, out, tokenizer=None) -> Path:
 
 def add_arguments(p) -> None:
     """`thresher export`'s options."""
-    p.add_argument("--checkpoint", required=True, help="a checkpoint folder, a checkpoints folder or a run's --output (latest checkpoint)")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="a checkpoint folder, a checkpoints folder or a run's --output (latest checkpoint)",
+    )
     p.add_argument("--output", required=True, help="folder to write")
-    p.add_argument("--tokenizer", default=None, help="tokenizer folder to ship beside the weights (default: the one the checkpoint was trained with)")
+    p.add_argument(
+        "--tokenizer",
+        default=None,
+        help="tokenizer folder to ship beside the weights (default: the one the checkpoint was trained with)",
+    )
 
 
 def run(args) -> int:

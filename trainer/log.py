@@ -64,7 +64,9 @@ class Progress:
             except ImportError:
                 pass
             else:
-                self.bar = tqdm(total=total, initial=start, unit="step", file=self.stream, dynamic_ncols=True, leave=False)
+                self.bar = tqdm(
+                    total=total, initial=start, unit="step", file=self.stream, dynamic_ncols=True, leave=False
+                )
         self._start, self._start_step = time.perf_counter(), start
 
     def update(self, step: int, status: str | None = None) -> None:

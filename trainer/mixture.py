@@ -73,7 +73,9 @@ def check_compatible(manifests: dict[str, dict]) -> None:
         if m["tokenizer"]["sha256"] != m0["tokenizer"]["sha256"]:
             raise ValueError(f"sources {first!r} and {name!r} were tokenized with different tokenizers")
         if m["sequence_length"] != m0["sequence_length"]:
-            raise ValueError(f"sources {first!r} and {name!r} have sequence lengths {m0['sequence_length']} and {m['sequence_length']}")
+            raise ValueError(
+                f"sources {first!r} and {name!r} have sequence lengths {m0['sequence_length']} and {m['sequence_length']}"
+            )
 
 
 def manifest_digests(sources: list[Source]) -> dict[str, str]:
@@ -99,8 +101,15 @@ class MixtureLoader:
     """This rank's share of global batches of `global_batch_size` rows drawn from several sources
     in fixed proportions (see the module docstring). Same interface as `BatchLoader`."""
 
-    def __init__(self, shards: dict[str, TokenShards], weights: dict[str, float], global_batch_size: int,
-                 seed: int, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        shards: dict[str, TokenShards],
+        weights: dict[str, float],
+        global_batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         if global_batch_size % world_size:
             raise ValueError(f"global batch of {global_batch_size} rows does not split over {world_size} ranks")
         if set(shards) != set(weights) or any(w <= 0 for w in weights.values()):
@@ -154,15 +163,21 @@ class MixtureLoader:
         return {n: int(c) / total for n, c in zip(self.names, self.drawn)}
 
     def state_dict(self) -> dict:
-        return {"sources": {n: {"epoch": int(c) // len(s), "position": int(c) % len(s)}
-                            for n, s, c in zip(self.names, self.shards, self.drawn)}}
+        return {
+            "sources": {
+                n: {"epoch": int(c) // len(s), "position": int(c) % len(s)}
+                for n, s, c in zip(self.names, self.shards, self.drawn)
+            }
+        }
 
     def load_state_dict(self, state: dict) -> None:
         sources = state["sources"]
         if set(sources) != set(self.names):
             raise ValueError(f"data position is for sources {sorted(sources)}, this mixture has {sorted(self.names)}")
-        self.drawn = np.array([int(sources[n]["epoch"]) * len(s) + int(sources[n]["position"])
-                               for n, s in zip(self.names, self.shards)], dtype=np.int64)
+        self.drawn = np.array(
+            [int(sources[n]["epoch"]) * len(s) + int(sources[n]["position"]) for n, s in zip(self.names, self.shards)],
+            dtype=np.int64,
+        )
 
 
 def open_sources(sources: list[Source], split: str, verify: bool = False) -> dict[str, TokenShards]:

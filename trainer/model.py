@@ -32,14 +32,14 @@ from torch.utils.checkpoint import checkpoint
 
 @dataclass
 class ModelConfig:
-    vocab_size: int          # padded, see padded_vocab_size
-    seq_len: int             # longest context the rotary table covers (the manifest's sequence_length)
+    vocab_size: int  # padded, see padded_vocab_size
+    seq_len: int  # longest context the rotary table covers (the manifest's sequence_length)
     n_layer: int
     n_head: int
     d_model: int
-    d_mlp: int               # SwiGLU hidden width
+    d_mlp: int  # SwiGLU hidden width
     rope_theta: float = 10000.0  # RoFormer (Su et al. 2021) and Llama 1/2
-    norm_eps: float = 1e-5       # Llama 1/2
+    norm_eps: float = 1e-5  # Llama 1/2
     # Our sizes tie the output projection to the embedding (see Transformer); an untied one exists
     # only so that an imported base model that has one (Llama 2, TinyLlama, Mistral) loads as it is.
     tie_embeddings: bool = True

@@ -79,7 +79,9 @@ def full_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tupl
     return get_model_state_dict(model, options=FULL), get_optimizer_state_dict(model, optimizer, options=FULL)
 
 
-def load_full_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, model_state: dict, optimizer_state: dict | None) -> None:
+def load_full_state(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, model_state: dict, optimizer_state: dict | None
+) -> None:
     """Load full state dicts (as `full_state` returns them) on every rank; FSDP keeps its shard."""
     options = StateDictOptions(full_state_dict=True)
     set_model_state_dict(model, model_state, options=options)

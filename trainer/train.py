@@ -46,22 +46,34 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from thresher.trainer import parallel
-from thresher.trainer.checkpoint import (latest_checkpoint, load_checkpoint, read_meta, resolve_checkpoint,
-                                         save_checkpoint, set_rng_state)
 from thresher.contracts.files import file_sha256
+from thresher.trainer import parallel
+from thresher.trainer.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    read_meta,
+    resolve_checkpoint,
+    save_checkpoint,
+    set_rng_state,
+)
 from thresher.trainer.data import BatchLoader, TokenShards
 from thresher.trainer.hf import config_from_hf, is_hf_folder, load_hf
 from thresher.trainer.log import MetricsLog, Progress
-from thresher.trainer.mixture import (MixtureLoader, check_compatible, manifest_digests, open_sources, parse_mix,
-                                      read_manifests)
+from thresher.trainer.mixture import (
+    MixtureLoader,
+    check_compatible,
+    manifest_digests,
+    open_sources,
+    parse_mix,
+    read_manifests,
+)
 from thresher.trainer.model import SIZES, ModelConfig, Transformer, model_config
 
 # Optimizer and schedule constants: GPT-3 (Brown et al. 2020, appendix B) unless said otherwise.
 BETAS = (0.9, 0.95)
-WEIGHT_DECAY = 0.1      # on 2-D weights (matmuls, embedding) only; norms' gains are not decayed
-GRAD_CLIP = 1.0         # global gradient norm
-MIN_LR_RATIO = 0.1      # cosine decays to max_lr / 10 (Chinchilla, Hoffmann et al. 2022)
+WEIGHT_DECAY = 0.1  # on 2-D weights (matmuls, embedding) only; norms' gains are not decayed
+GRAD_CLIP = 1.0  # global gradient norm
+MIN_LR_RATIO = 0.1  # cosine decays to max_lr / 10 (Chinchilla, Hoffmann et al. 2022)
 
 # Dense bf16 peak FLOP/s of one GPU (NVIDIA datasheets), for MFU; matched on torch's device name,
 # most specific first. A GPU not listed gets no MFU in the log rather than a wrong one.
@@ -73,30 +85,92 @@ def add_arguments(p) -> None:
     """`thresher pretrain`'s options."""
     data = p.add_mutually_exclusive_group(required=True)
     data.add_argument("--input", dest="data", help="shard folder with manifest.json (contracts.md, 5)")
-    data.add_argument("--mix", help="several shard sets in fixed proportions, name=PATH:WEIGHT,... e.g. finance=runs/fin/shards:0.7,general=runs/x/shards:0.3; "
-                                    "a weight of 0 evaluates a source without training on it; validation loss is logged per source (mixture.py)")
+    data.add_argument(
+        "--mix",
+        help="several shard sets in fixed proportions, name=PATH:WEIGHT,... e.g. finance=runs/fin/shards:0.7,general=runs/x/shards:0.3; "
+        "a weight of 0 evaluates a source without training on it; validation loss is logged per source (mixture.py)",
+    )
     p.add_argument("--output", dest="out", required=True, help="output folder: metrics.jsonl and checkpoints/")
-    p.add_argument("--model", default=None, choices=list(SIZES), help=f"model size (model.py: SIZES); default {DEFAULT_MODEL}, GPT-2 small's shape as in nanoGPT")
-    p.add_argument("--init-from", default=None, help="start from these weights instead of a random init: a thresher checkpoint (folder, checkpoints folder or run --out) "
-                                                     "or a Hugging Face Llama folder; the shape comes from it; optimizer, schedule and data position start afresh")
-    p.add_argument("--parallel", choices=parallel.MODES, default="ddp", help="how torchrun ranks share the work: ddp, a whole model per rank (default), or fsdp, FSDP2 sharding (parallel.py)")
-    p.add_argument("--activation-checkpointing", action="store_true", help="recompute each block's activations in backward: ~1/3 more compute, much less memory")
+    p.add_argument(
+        "--model",
+        default=None,
+        choices=list(SIZES),
+        help=f"model size (model.py: SIZES); default {DEFAULT_MODEL}, GPT-2 small's shape as in nanoGPT",
+    )
+    p.add_argument(
+        "--init-from",
+        default=None,
+        help="start from these weights instead of a random init: a thresher checkpoint (folder, checkpoints folder or run --out) "
+        "or a Hugging Face Llama folder; the shape comes from it; optimizer, schedule and data position start afresh",
+    )
+    p.add_argument(
+        "--parallel",
+        choices=parallel.MODES,
+        default="ddp",
+        help="how torchrun ranks share the work: ddp, a whole model per rank (default), or fsdp, FSDP2 sharding (parallel.py)",
+    )
+    p.add_argument(
+        "--activation-checkpointing",
+        action="store_true",
+        help="recompute each block's activations in backward: ~1/3 more compute, much less memory",
+    )
     p.add_argument("--steps", type=int, required=True, help="optimizer steps; the cosine schedule ends here")
-    p.add_argument("--batch-size", type=int, default=32, help="global micro-batch in rows, over all ranks (default 32: with --grad-accum 16 and sequence length 1024, 0.5M tokens per step, GPT-3 Small's batch)")
-    p.add_argument("--grad-accum", type=int, default=16, help="micro-batches per optimizer step (default 16, see --batch-size)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=32,
+        help="global micro-batch in rows, over all ranks (default 32: with --grad-accum 16 and sequence length 1024, 0.5M tokens per step, GPT-3 Small's batch)",
+    )
+    p.add_argument(
+        "--grad-accum", type=int, default=16, help="micro-batches per optimizer step (default 16, see --batch-size)"
+    )
     p.add_argument("--lr", type=float, default=6e-4, help="peak learning rate (default 6e-4, GPT-3 Small)")
-    p.add_argument("--warmup", type=int, default=715, help="linear warmup steps (default 715: GPT-3's 375M warmup tokens at 0.5M tokens per step)")
-    p.add_argument("--eval-interval", type=int, default=2000, help="steps between validation losses (default 2000, nanoGPT)")
-    p.add_argument("--eval-steps", type=int, default=200, help="validation micro-batches per evaluation and source (default 200, nanoGPT's eval_iters)")
-    p.add_argument("--log-interval", type=int, default=10, help="steps between log lines; each costs a host-device sync (default 10)")
-    p.add_argument("--ckpt-interval", type=int, default=1000, help="steps between checkpoints, and one at the end (default 1000: half nanoGPT's, which saves at each eval, so a preempted run loses less)")
-    p.add_argument("--keep-last", type=int, default=3, help="checkpoints to keep (default 3: two to fall back on if the newest is bad)")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=715,
+        help="linear warmup steps (default 715: GPT-3's 375M warmup tokens at 0.5M tokens per step)",
+    )
+    p.add_argument(
+        "--eval-interval", type=int, default=2000, help="steps between validation losses (default 2000, nanoGPT)"
+    )
+    p.add_argument(
+        "--eval-steps",
+        type=int,
+        default=200,
+        help="validation micro-batches per evaluation and source (default 200, nanoGPT's eval_iters)",
+    )
+    p.add_argument(
+        "--log-interval",
+        type=int,
+        default=10,
+        help="steps between log lines; each costs a host-device sync (default 10)",
+    )
+    p.add_argument(
+        "--ckpt-interval",
+        type=int,
+        default=1000,
+        help="steps between checkpoints, and one at the end (default 1000: half nanoGPT's, which saves at each eval, so a preempted run loses less)",
+    )
+    p.add_argument(
+        "--keep-last",
+        type=int,
+        default=3,
+        help="checkpoints to keep (default 3: two to fall back on if the newest is bad)",
+    )
     p.add_argument("--seed", type=int, default=1337, help="model init and data order (default 1337, nanoGPT)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/latest when there is one")
     p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--dtype", choices=["bf16", "fp32"], default=None, help="bf16 autocast or plain fp32 (default: bf16 on CUDA, fp32 on CPU)")
-    p.add_argument("--verify-data", action="store_true", help="check every shard's sha256 against the manifest before training")
+    p.add_argument(
+        "--dtype",
+        choices=["bf16", "fp32"],
+        default=None,
+        help="bf16 autocast or plain fp32 (default: bf16 on CUDA, fp32 on CPU)",
+    )
+    p.add_argument(
+        "--verify-data", action="store_true", help="check every shard's sha256 against the manifest before training"
+    )
     p.set_defaults(check=check_arguments)
 
 
@@ -110,7 +184,15 @@ def check_arguments(args) -> str | None:
             return f"--mix: {e}"
     if not 0 <= args.warmup < args.steps:
         return f"--warmup ({args.warmup}) must be at least 0 and below --steps ({args.steps}); a short run needs a smaller --warmup"
-    for name in ("batch_size", "grad_accum", "eval_interval", "eval_steps", "log_interval", "ckpt_interval", "keep_last"):
+    for name in (
+        "batch_size",
+        "grad_accum",
+        "eval_interval",
+        "eval_steps",
+        "log_interval",
+        "ckpt_interval",
+        "keep_last",
+    ):
         if getattr(args, name) < 1:
             return f"--{name.replace('_', '-')} must be at least 1"
     return None
@@ -186,13 +268,19 @@ def init_config(args, manifest: dict) -> ModelConfig:
         cfg = config_from_hf(json.loads((Path(args.init_from) / "config.json").read_text()), seq_len)
         hf_tokenizer = Path(args.init_from) / "tokenizer.json"
         if not hf_tokenizer.is_file():
-            print(f"note: {args.init_from} has no tokenizer.json: nothing shows that these shards were tokenized for this model")
+            print(
+                f"note: {args.init_from} has no tokenizer.json: nothing shows that these shards were tokenized for this model"
+            )
         elif file_sha256(hf_tokenizer) != tokenizer["sha256"]:
-            raise SystemExit(f"{args.init_from}: its tokenizer.json is not the one these shards were made with; shard the data with it (thresher shard --tokenizer {args.init_from})")
+            raise SystemExit(
+                f"{args.init_from}: its tokenizer.json is not the one these shards were made with; shard the data with it (thresher shard --tokenizer {args.init_from})"
+            )
     else:
         meta = read_meta(resolve_checkpoint(args.init_from))
         if meta["tokenizer"]["sha256"] != tokenizer["sha256"]:
-            raise SystemExit(f"{args.init_from}: trained with another tokenizer than these shards'; token ids would mean other things")
+            raise SystemExit(
+                f"{args.init_from}: trained with another tokenizer than these shards'; token ids would mean other things"
+            )
         cfg = ModelConfig(**{**meta["model_config"], "seq_len": seq_len})
     if vocab_size > cfg.vocab_size:
         raise SystemExit(f"the shards' tokenizer has {vocab_size} tokens, the --init-from model only {cfg.vocab_size}")
@@ -253,11 +341,15 @@ def run(args) -> int:
     train_data, val_sets, manifest, data_digest = open_data(args)
     for name, val in val_sets.items():
         if len(val) < args.batch_size:
-            raise SystemExit(f"{name or args.data}: the val split has {len(val)} rows, fewer than one batch ({args.batch_size}); evaluation needs one")
+            raise SystemExit(
+                f"{name or args.data}: the val split has {len(val)} rows, fewer than one batch ({args.batch_size}); evaluation needs one"
+            )
     mixture = {s.name: s.weight for s in parse_mix(args.mix)} if args.mix else None
     resume_from = latest_checkpoint(ckpt_dir)
     if resume_from is not None and not args.resume:
-        raise SystemExit(f"{out} already holds a run (checkpoint {resume_from.name}): pass --resume to continue it, or another --out")
+        raise SystemExit(
+            f"{out} already holds a run (checkpoint {resume_from.name}): pass --resume to continue it, or another --out"
+        )
     if resume_from is not None and args.init_from:
         # Resuming a continued run: its own checkpoint has the shape (the --init-from source may
         # have moved on or been pruned since).
@@ -275,7 +367,9 @@ def run(args) -> int:
     model = parallel.wrap(raw_model, args.parallel, world, device, args.compile)
     optimizer = make_optimizer(raw_model, args.lr, device_type)  # after FSDP: it optimizes the shards
     if mixture:
-        train_loader = MixtureLoader(train_data, {n: w for n, w in mixture.items() if w > 0}, args.batch_size, args.seed, rank, world)
+        train_loader = MixtureLoader(
+            train_data, {n: w for n, w in mixture.items() if w > 0}, args.batch_size, args.seed, rank, world
+        )
     else:
         train_loader = BatchLoader(train_data, args.batch_size, args.seed, rank, world)
 
@@ -284,9 +378,13 @@ def run(args) -> int:
         ckpt = load_checkpoint(resume_from)
         meta = ckpt["meta"]
         if meta["model_config"] != dataclasses.asdict(cfg):
-            raise SystemExit(f"{resume_from}: model config {meta['model_config']} differs from this run's: {dataclasses.asdict(cfg)}")
+            raise SystemExit(
+                f"{resume_from}: model config {meta['model_config']} differs from this run's: {dataclasses.asdict(cfg)}"
+            )
         if meta["data_manifest_sha256"] != data_digest or meta.get("mixture") != mixture:
-            raise SystemExit(f"{resume_from}: trained on other shard sets or proportions; its data position means nothing here")
+            raise SystemExit(
+                f"{resume_from}: trained on other shard sets or proportions; its data position means nothing here"
+            )
         parallel.load_full_state(raw_model, optimizer, ckpt["model"], ckpt["optimizer"])
         set_rng_state(ckpt["rng"])
         train_loader.load_state_dict(meta["data"]["train"])
@@ -302,14 +400,23 @@ def run(args) -> int:
         if mixture:
             for name, val in val_sets.items():
                 rows = len(train_data[name]) if name in train_data else 0
-                print(f"data: {name}: train {rows:,} rows, val {len(val):,} rows, weight {mixture[name]:.1%}" + ("" if rows else " (evaluated, not trained on)"))
+                print(
+                    f"data: {name}: train {rows:,} rows, val {len(val):,} rows, weight {mixture[name]:.1%}"
+                    + ("" if rows else " (evaluated, not trained on)")
+                )
         else:
             print(f"data: {args.data}: train {len(train_data):,} rows, val {len(val_sets[None]):,} rows")
-        print(f"tokens: {seq_len} per row (+1), vocab {manifest['tokenizer']['vocab_size']} (padded to {cfg.vocab_size})")
-        print(f"model: {args.init_from or args.model or DEFAULT_MODEL}: {num_params:,} parameters ({num_params_body:,} without the embedding), {flops_per_token / 1e9:.2f} GFLOP per token")
-        print(f"run: {world} rank(s) ({args.parallel if world > 1 else 'one process'}) on {device_type}, {dtype}, {tokens_per_step:,} tokens per step "
-              f"({args.batch_size} rows x {args.grad_accum} micro-batches), steps {step} -> {args.steps}"
-              + (f", resumed from {resume_from}" if resume_from else ""))
+        print(
+            f"tokens: {seq_len} per row (+1), vocab {manifest['tokenizer']['vocab_size']} (padded to {cfg.vocab_size})"
+        )
+        print(
+            f"model: {args.init_from or args.model or DEFAULT_MODEL}: {num_params:,} parameters ({num_params_body:,} without the embedding), {flops_per_token / 1e9:.2f} GFLOP per token"
+        )
+        print(
+            f"run: {world} rank(s) ({args.parallel if world > 1 else 'one process'}) on {device_type}, {dtype}, {tokens_per_step:,} tokens per step "
+            f"({args.batch_size} rows x {args.grad_accum} micro-batches), steps {step} -> {args.steps}"
+            + (f", resumed from {resume_from}" if resume_from else "")
+        )
     if step >= args.steps:
         if master:
             print(f"nothing to do: the checkpoint is at step {step}, --steps is {args.steps}")
@@ -323,9 +430,20 @@ def run(args) -> int:
     def run_eval() -> None:
         losses = {name: evaluate(model, val, args, rank, world, device, autocast) for name, val in val_sets.items()}
         if master:
-            progress.write(f"step {step}: val loss " + " | ".join(f"{name + ' ' if name else ''}{loss:.4f}" for name, loss in losses.items()))
+            progress.write(
+                f"step {step}: val loss "
+                + " | ".join(f"{name + ' ' if name else ''}{loss:.4f}" for name, loss in losses.items())
+            )
             for name, loss in losses.items():
-                metrics.write({"step": step, "split": "val", **({"source": name} if name else {}), "loss": loss, "tokens": step * tokens_per_step})
+                metrics.write(
+                    {
+                        "step": step,
+                        "split": "val",
+                        **({"source": name} if name else {}),
+                        "loss": loss,
+                        "tokens": step * tokens_per_step,
+                    }
+                )
 
     if step == 0:
         run_eval()
@@ -358,8 +476,15 @@ def run(args) -> int:
             elapsed = time.perf_counter() - interval_start
             tokens_per_s = interval_steps * tokens_per_step / elapsed
             if master:
-                entry = {"step": step, "split": "train", "loss": train_loss, "lr": lr, "grad_norm": grad_norm.item(),
-                         "tokens_per_s": tokens_per_s, "tokens": step * tokens_per_step}
+                entry = {
+                    "step": step,
+                    "split": "train",
+                    "loss": train_loss,
+                    "lr": lr,
+                    "grad_norm": grad_norm.item(),
+                    "tokens_per_s": tokens_per_s,
+                    "tokens": step * tokens_per_step,
+                }
                 status = f"loss {train_loss:.4f} | lr {lr:.3e} | grad norm {entry['grad_norm']:.3f} | {tokens_per_s:,.0f} tok/s"
                 if peak:
                     entry["mfu"] = flops_per_token * tokens_per_s / (peak * world)
@@ -378,11 +503,18 @@ def run(args) -> int:
             run_eval()
             paused = True
         if step % args.ckpt_interval == 0 or step == args.steps:
-            model_state, optimizer_state = parallel.full_state(raw_model, optimizer)  # every rank: a collective under FSDP
+            model_state, optimizer_state = parallel.full_state(
+                raw_model, optimizer
+            )  # every rank: a collective under FSDP
             if master:
-                meta = {"data": {"train": train_loader.state_dict()},  # val restarts at its beginning each evaluation
-                        "model_config": dataclasses.asdict(cfg), "train_args": vars(args),
-                        "tokenizer": manifest["tokenizer"], "data_manifest_sha256": data_digest, "mixture": mixture}
+                meta = {
+                    "data": {"train": train_loader.state_dict()},  # val restarts at its beginning each evaluation
+                    "model_config": dataclasses.asdict(cfg),
+                    "train_args": vars(args),
+                    "tokenizer": manifest["tokenizer"],
+                    "data_manifest_sha256": data_digest,
+                    "mixture": mixture,
+                }
                 path = save_checkpoint(ckpt_dir, step, model_state, optimizer_state, meta, args.keep_last)
                 progress.write(f"step {step}: saved {path}")
             del model_state, optimizer_state
@@ -395,10 +527,12 @@ def run(args) -> int:
         metrics.close()
         if mixture:
             drawn = ", ".join(f"{n} {share:.2%}" for n, share in train_loader.proportions().items())
-            print(f"mixture over the run: {drawn} of {int(train_loader.drawn.sum()):,} rows (target "
-                  + ", ".join(f"{n} {w:.2%}" for n, w in mixture.items() if w > 0) + ")")
+            print(
+                f"mixture over the run: {drawn} of {int(train_loader.drawn.sum()):,} rows (target "
+                + ", ".join(f"{n} {w:.2%}" for n, w in mixture.items() if w > 0)
+                + ")"
+            )
     if world > 1:
         dist.barrier()  # no rank leaves before rank 0 has written the last checkpoint
         dist.destroy_process_group()
     return 0
-

@@ -20,7 +20,7 @@ from pathlib import Path
 # 6.3 -> 3.9 in 300 steps) rather than memorise, which it does with a 2,048-token vocabulary.
 DEMO_VOCAB_SIZE = 512
 DEMO_SEQUENCE_LENGTH = 128
-DEMO_VAL_SHARE = 0.1   # a tenth of the documents, so the tiny corpus still has a validation split
+DEMO_VAL_SHARE = 0.1  # a tenth of the documents, so the tiny corpus still has a validation split
 DEMO_STEPS = 300
 LOCAL_WORKERS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 
@@ -59,10 +59,32 @@ def _pii_totals(curated: Path) -> str:
 
 def pretrain_argv(shard_dir: Path, model_dir: Path, steps: int) -> list[str]:
     return [
-        "--input", str(shard_dir), "--output", str(model_dir), "--model", "tiny", "--device", "cpu",
-        "--steps", str(steps), "--batch-size", "8", "--grad-accum", "1", "--lr", "2e-3",
-        "--warmup", str(max(1, steps // 10)), "--eval-interval", str(max(1, steps // 6)), "--eval-steps", "8",
-        "--ckpt-interval", str(max(1, steps // 2)), "--log-interval", str(max(1, steps // 10)),
+        "--input",
+        str(shard_dir),
+        "--output",
+        str(model_dir),
+        "--model",
+        "tiny",
+        "--device",
+        "cpu",
+        "--steps",
+        str(steps),
+        "--batch-size",
+        "8",
+        "--grad-accum",
+        "1",
+        "--lr",
+        "2e-3",
+        "--warmup",
+        str(max(1, steps // 10)),
+        "--eval-interval",
+        str(max(1, steps // 6)),
+        "--eval-steps",
+        "8",
+        "--ckpt-interval",
+        str(max(1, steps // 2)),
+        "--log-interval",
+        str(max(1, steps // 10)),
     ]
 
 
@@ -105,8 +127,15 @@ def run_demo(out: Path, steps: int = DEMO_STEPS, workers: list[str] | None = Non
 
     t = _step("4/5 shard (Beam, Arrow IPC)")
     shard_dir = out / "shards"
-    manifest = shard.run(curated, str(tok_dir), str(shard_dir), workers, sequence_length=DEMO_SEQUENCE_LENGTH,
-                         val_fraction=val_fraction_for(run_dir / "curated", DEMO_VAL_SHARE), source="demo")
+    manifest = shard.run(
+        curated,
+        str(tok_dir),
+        str(shard_dir),
+        workers,
+        sequence_length=DEMO_SEQUENCE_LENGTH,
+        val_fraction=val_fraction_for(run_dir / "curated", DEMO_VAL_SHARE),
+        source="demo",
+    )
     print(f"  ({time.time() - t:.1f}s)")
 
     t = _step(f"5/5 pretrain (tiny model, CPU, {steps} steps)")

@@ -74,30 +74,47 @@ TRUNCATED_CUT = "lighthouse-keepers"  # re-crawled into the truncated file and c
 JSONL_ARTICLES = ("walking-a-city-without-a-map", "herbs-on-a-windowsill", "what-moves-exchange-rates")
 
 TOPIC_SITES = {
-    "science": "fieldnotes", "history": "fieldnotes", "cooking": "hearth", "gardening": "hearth",
-    "finance": "ledger", "software": "buildlog", "travel": "everyday", "sport": "everyday",
+    "science": "fieldnotes",
+    "history": "fieldnotes",
+    "cooking": "hearth",
+    "gardening": "hearth",
+    "finance": "ledger",
+    "software": "buildlog",
+    "travel": "everyday",
+    "sport": "everyday",
     "health": "everyday",
 }
 LANG_SITES = {"de": "stadtblatt", "fr": "valleejournal", "es": "sabores", "ja": "machiaruki"}
 # Which crawl file (0 or 1) holds each page that is not a plain good article.
 SPECIAL_FILES = {
-    "spam": 0, "no_punctuation": 0, "category_index": 0, "toxic": 0, "de": 0, "ja": 0,
-    "short": 1, "short_lines": 1, "curly_bracket": 1, "not_found": 1, "blocklisted": 1, "fr": 1, "es": 1,
+    "spam": 0,
+    "no_punctuation": 0,
+    "category_index": 0,
+    "toxic": 0,
+    "de": 0,
+    "ja": 0,
+    "short": 1,
+    "short_lines": 1,
+    "curly_bracket": 1,
+    "not_found": 1,
+    "blocklisted": 1,
+    "fr": 1,
+    "es": 1,
 }
 # What each kind of page should become under the built-in `fineweb` recipe: "kept", the stage
 # kind (thresher.recipe.STAGE_KINDS) that drops it, or "errored:<reason>". Checked against
 # trafilatura 2.3, fastText lid.176, and both datatrove's and thresher's Gopher/C4/FineWeb filters.
 EXPECT = {
     "article": "kept",
-    "near_duplicate": "kept",          # exact dedup hashes normalised text; 5 words differ
+    "near_duplicate": "kept",  # exact dedup hashes normalised text; 5 words differ
     "exact_duplicate": "exact_dedup",  # one of the pair survives: the smaller document id
-    "blocklisted": "url_blocklist",    # registered domain in the UT1 adult list
+    "blocklisted": "url_blocklist",  # registered domain in the UT1 adult list
     "category_index": "errored:empty_text",  # headings and links only: trafilatura keeps nothing
     "foreign": "fasttext_langid",
-    "spam": "gopher_repetition",       # dup_line_frac
+    "spam": "gopher_repetition",  # dup_line_frac
     "not_found": "gopher_repetition",  # 10 words left; the top 3-gram's share fires first
-    "short": "gopher_quality",         # gopher_short_doc: 32 words
-    "curly_bracket": "c4_quality",     # curly_bracket (also with C4's end-mark rule on)
+    "short": "gopher_quality",  # gopher_short_doc: 32 words
+    "curly_bracket": "c4_quality",  # curly_bracket (also with C4's end-mark rule on)
     "no_punctuation": "fineweb_quality",  # line_punct_ratio; strict C4 (end marks on) drops it first
     "short_lines": "fineweb_quality",  # short_line_ratio
     "toxic": "bad_words",
@@ -149,8 +166,16 @@ def _body_html(paras: list[str]) -> str:
     return "\n".join(f"<p>{_e(p)}</p>" for p in paras)
 
 
-def render_page(site: dict, title: str, body: str, sidebar: list[tuple[str, str]], author: str,
-                date: datetime, section: str, heading: bool = True) -> str:
+def render_page(
+    site: dict,
+    title: str,
+    body: str,
+    sidebar: list[tuple[str, str]],
+    author: str,
+    date: datetime,
+    section: str,
+    heading: bool = True,
+) -> str:
     """One page of `site`: its boilerplate around `body` (HTML of the main content).
 
     `heading=False` leaves the title out of the content, as archive and index pages often do.
@@ -250,7 +275,9 @@ def demo_warc_writer(filename: str, rng: random.Random, clock: list[datetime]) -
         clock[0] += timedelta(seconds=rng.randint(1, 9))
         return clock[0]
 
-    return WarcFileWriter(filename, DEMO_WARCINFO, lambda: f"<urn:uuid:{uuid.UUID(int=rng.getrandbits(128), version=4)}>", now)
+    return WarcFileWriter(
+        filename, DEMO_WARCINFO, lambda: f"<urn:uuid:{uuid.UUID(int=rng.getrandbits(128), version=4)}>", now
+    )
 
 
 def _png(width: int = 16, height: int = 16) -> bytes:
@@ -268,7 +295,9 @@ def _png(width: int = 16, height: int = 16) -> bytes:
 # The demo inputs
 
 
-def build_demo_inputs(out_dir: Path, max_record_bytes: int = DEMO_MAX_RECORD_BYTES, seed: int = DEMO_SEED) -> dict[str, str]:
+def build_demo_inputs(
+    out_dir: Path, max_record_bytes: int = DEMO_MAX_RECORD_BYTES, seed: int = DEMO_SEED
+) -> dict[str, str]:
     """Write the demo's input files into `out_dir`; return {path: what the file holds}."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -321,11 +350,15 @@ def _generate(max_record_bytes: int, seed: int) -> tuple[dict[str, bytes], dict]
     def page(site_key: str, title: str, body: str, section: str, heading: bool = True) -> bytes:
         site = sites[site_key]
         others = [t for t in site_titles.get(site_key, []) if t[0] != title]
-        sidebar = rng.sample(others, min(5, len(others))) if others else [(n, f"/{_slugify(n)}/") for n in site["nav"][:4]]
+        sidebar = (
+            rng.sample(others, min(5, len(others))) if others else [(n, f"/{_slugify(n)}/") for n in site["nav"][:4]]
+        )
         author = rng.choice(site["authors"])
         return render_page(site, title, body, sidebar, author, clock[0], section, heading).encode("utf-8")
 
-    def article_page(a: dict, site_key: str | None = None, url: str | None = None, text: str | None = None) -> tuple[str, bytes]:
+    def article_page(
+        a: dict, site_key: str | None = None, url: str | None = None, text: str | None = None
+    ) -> tuple[str, bytes]:
         site_key = site_key or TOPIC_SITES[a["topic"]]
         url = url or article_url(site_key, a["topic"], a["slug"])
         return url, page(site_key, a["title"], _body_html(paragraphs(text or a["text"])), a["topic"])
@@ -333,8 +366,13 @@ def _generate(max_record_bytes: int, seed: int) -> tuple[dict[str, bytes], dict]
     def add_file(name: str, fmt: str, data: bytes, pages: list[dict], non_document: int) -> None:
         contents[name] = data
         errors = Counter(p["read"] for p in pages if p["read"] != "document")
-        files[name] = {"format": fmt, "documents": sum(p["read"] == "document" for p in pages),
-                       "errors": dict(errors), "non_document_records": non_document, "pages": pages}
+        files[name] = {
+            "format": fmt,
+            "documents": sum(p["read"] == "document" for p in pages),
+            "errors": dict(errors),
+            "non_document_records": non_document,
+            "pages": pages,
+        }
 
     # -- the two crawl files. Which page goes where, in a seeded order:
     placed = set(TRUNCATED_ARTICLES) | set(JSONL_ARTICLES)
@@ -376,8 +414,13 @@ def _generate(max_record_bytes: int, seed: int) -> tuple[dict[str, bytes], dict]
             else:
                 s = p["special"]
                 url, title = f"https://{sites[s['site']]['host']}{s['path']}", s["title"]
-                body = page(s["site"], title, _special_body(kind, s), s["path"].strip("/").split("/")[0],
-                            heading=kind != "category_index")
+                body = page(
+                    s["site"],
+                    title,
+                    _special_body(kind, s),
+                    s["path"].strip("/").split("/")[0],
+                    heading=kind != "category_index",
+                )
             warc.fetch(url, _site_ip(sites, url), body)
             described.append({"url": url, "kind": kind, "title": title, "read": "document", "expect": EXPECT[kind]})
         add_file(name, "warc", warc.data(), described, warc.non_document_records)
@@ -389,10 +432,15 @@ def _generate(max_record_bytes: int, seed: int) -> tuple[dict[str, bytes], dict]
     warc.fetch(url, sites["fieldnotes"]["ip"], _png(), content_type="image/png")
     described.append({"url": url, "kind": "image", "read": "not_html", "expect": "errored:not_html"})
 
-    url, target = "https://markets.example.net/old/bond-basics", "https://markets.example.net/explainers/bond-market-basics"
+    url, target = (
+        "https://markets.example.net/old/bond-basics",
+        "https://markets.example.net/explainers/bond-market-basics",
+    )
     moved = f'<html><head><title>301 Moved Permanently</title></head><body><a href="{target}">Moved here</a></body></html>'.encode()
     warc.fetch(url, sites["ledger"]["ip"], moved, status="301 Moved Permanently", extra_headers=(("Location", target),))
-    described.append({"url": url, "kind": "redirect", "read": "http_status_not_ok", "expect": "errored:http_status_not_ok"})
+    described.append(
+        {"url": url, "kind": "redirect", "read": "http_status_not_ok", "expect": "errored:http_status_not_ok"}
+    )
 
     # A server that gzips pages but forgets Content-Encoding: NUL bytes in the gzip header.
     url = "https://devlog.example.com/guides/version-control-for-beginners"
@@ -415,7 +463,9 @@ def _generate(max_record_bytes: int, seed: int) -> tuple[dict[str, bytes], dict]
     for slug in TRUNCATED_ARTICLES:
         url, body = article_page(articles[slug])
         warc.fetch(url, _site_ip(sites, url), body)
-        described.append({"url": url, "kind": "article", "title": articles[slug]["title"], "read": "document", "expect": "kept"})
+        described.append(
+            {"url": url, "kind": "article", "title": articles[slug]["title"], "read": "document", "expect": "kept"}
+        )
     url, body = article_page(articles[TRUNCATED_CUT])
     body = body.replace(b"</body>", _page_state_script(articles[TRUNCATED_CUT], rng) + b"\n</body>")
     response = warc.fetch(url, _site_ip(sites, url), body, metadata=False)
@@ -424,7 +474,13 @@ def _generate(max_record_bytes: int, seed: int) -> tuple[dict[str, bytes], dict]
     described.append({"url": url, "kind": "truncated", "read": "truncated_gzip", "expect": "errored:truncated_gzip"})
     add_file(TRUNCATED_FILE, "warc", warc.data(), described, warc.non_document_records)
 
-    add_file(EMPTY_FILE, "warc", b"", [{"url": None, "kind": "empty", "read": "empty_file", "expect": "errored:empty_file"}], 0)
+    add_file(
+        EMPTY_FILE,
+        "warc",
+        b"",
+        [{"url": None, "kind": "empty", "read": "empty_file", "expect": "errored:empty_file"}],
+        0,
+    )
 
     # -- already extracted documents
     lines: list[bytes] = []
@@ -432,8 +488,15 @@ def _generate(max_record_bytes: int, seed: int) -> tuple[dict[str, bytes], dict]
 
     def jsonl_line(doc: dict, kind: str, read: str, encoding: str = "utf-8") -> None:
         lines.append(json.dumps({"id": f"demo-doc-{len(lines) + 1:04d}", **doc}, ensure_ascii=False).encode(encoding))
-        described.append({"url": doc["url"], "kind": kind, "title": doc.get("title"), "read": read,
-                          "expect": "kept" if read == "document" else f"errored:{read}"})
+        described.append(
+            {
+                "url": doc["url"],
+                "kind": kind,
+                "title": doc.get("title"),
+                "read": read,
+                "expect": "kept" if read == "document" else f"errored:{read}",
+            }
+        )
 
     def jsonl_article(slug: str) -> None:
         a = articles[slug]
@@ -444,14 +507,33 @@ def _generate(max_record_bytes: int, seed: int) -> tuple[dict[str, bytes], dict]
     jsonl_article(JSONL_ARTICLES[0])
     jsonl_article(JSONL_ARTICLES[1])
     url = "https://hearth.example.com/notes/export"
-    lines.append(f'{{"id": "demo-doc-{len(lines) + 1:04d}", "url": "{url}", "text": "This export stopped in the middle of a wo'.encode())
-    described.append({"url": url, "kind": "malformed_json", "title": None, "read": "malformed_json", "expect": "errored:malformed_json"})
+    lines.append(
+        f'{{"id": "demo-doc-{len(lines) + 1:04d}", "url": "{url}", "text": "This export stopped in the middle of a wo'.encode()
+    )
+    described.append(
+        {
+            "url": url,
+            "kind": "malformed_json",
+            "title": None,
+            "read": "malformed_json",
+            "expect": "errored:malformed_json",
+        }
+    )
     jsonl_article(JSONL_ARTICLES[2])
-    jsonl_line({"url": "https://hearth.example.com/notes/latin-1",
-                "text": "Café crème, crêpes and a résumé of the menu, saved by an old tool in Latin-1."},
-               "latin1_line", "invalid_utf8", encoding="latin-1")
-    jsonl_line({"url": "https://hearth.example.com/notes/title-only", "title": "A record with a title and no text"},
-               "missing_text", "missing_text")
+    jsonl_line(
+        {
+            "url": "https://hearth.example.com/notes/latin-1",
+            "text": "Café crème, crêpes and a résumé of the menu, saved by an old tool in Latin-1.",
+        },
+        "latin1_line",
+        "invalid_utf8",
+        encoding="latin-1",
+    )
+    jsonl_line(
+        {"url": "https://hearth.example.com/notes/title-only", "title": "A record with a title and no text"},
+        "missing_text",
+        "missing_text",
+    )
     add_file(JSONL_FILE, "jsonl", b"\n".join(lines) + b"\n", described, 0)
 
     expected: dict = {"kept": 0, "dropped": Counter(), "errored": Counter()}
@@ -472,7 +554,11 @@ def _generate(max_record_bytes: int, seed: int) -> tuple[dict[str, bytes], dict]
         "good_articles": len(good),
         "good_words": sum(len(plain_text(a["title"], a["text"]).split()) for a in good),
         "files": files,
-        "expected": {"kept": expected["kept"], "dropped": dict(expected["dropped"]), "errored": dict(expected["errored"])},
+        "expected": {
+            "kept": expected["kept"],
+            "dropped": dict(expected["dropped"]),
+            "errored": dict(expected["errored"]),
+        },
     }
     return contents, manifest
 
@@ -489,7 +575,9 @@ def _special_body(kind: str, s: dict) -> str:
         return _body_html(s["lines"])
     if kind == "category_index":
         return "\n".join(
-            f'<h2><a href="/recipes/{_slugify(group)}/">{_e(group)}</a></h2>\n<ul>' + "".join(f'<li><a href="/recipes/{_slugify(i)}">{_e(i)}</a></li>' for i in items) + "</ul>"
+            f'<h2><a href="/recipes/{_slugify(group)}/">{_e(group)}</a></h2>\n<ul>'
+            + "".join(f'<li><a href="/recipes/{_slugify(i)}">{_e(i)}</a></li>' for i in items)
+            + "</ul>"
             for group, items in s["groups"].items()
         )
     if kind == "not_found":
@@ -501,11 +589,22 @@ def _special_body(kind: str, s: dict) -> str:
 def _page_state_script(article: dict, rng: random.Random, comments: int = 1000) -> bytes:
     """The JSON page state many sites inline (comments included): makes the cut record long."""
     sentences = [s.strip() + "." for p in paragraphs(article["text"]) for s in p.split(". ") if s.strip()]
-    state = {"props": {"pageProps": {"slug": article["slug"], "comments": [
-        {"id": 1000 + i, "author": f"reader{rng.randrange(10_000):04d}", "likes": rng.randrange(50),
-         "body": rng.choice(sentences)}
-        for i in range(comments)
-    ]}}}
+    state = {
+        "props": {
+            "pageProps": {
+                "slug": article["slug"],
+                "comments": [
+                    {
+                        "id": 1000 + i,
+                        "author": f"reader{rng.randrange(10_000):04d}",
+                        "likes": rng.randrange(50),
+                        "body": rng.choice(sentences),
+                    }
+                    for i in range(comments)
+                ],
+            }
+        }
+    }
     return b'<script id="page-state" type="application/json">' + json.dumps(state).encode() + b"</script>"
 
 
@@ -521,7 +620,7 @@ def _cut_member(member: bytes, keep_bytes: int) -> bytes:
     d = zlib.decompressobj(wbits=31)
     out = 0
     for end in range(256, len(member), 256):
-        out += len(d.decompress(member[end - 256:end]))
+        out += len(d.decompress(member[end - 256 : end]))
         if out >= keep_bytes:
             return member[:end]
     raise ValueError(f"record too short to cut after {keep_bytes} bytes")
@@ -544,7 +643,9 @@ def _undecodable_body() -> bytes:
 
 def _oversized_body(max_record_bytes: int) -> bytes:
     """An HTML page just over the limit, of repeated lines, so gzip shrinks it about a thousandfold."""
-    head = b"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Every cheap deal on one page</title></head><body>\n"
+    head = (
+        b'<!DOCTYPE html><html><head><meta charset="utf-8"><title>Every cheap deal on one page</title></head><body>\n'
+    )
     line = b"<p>Cheap flights, cheap hotels and cheap car hire at the best cheap prices online.</p>\n"
     tail = b"</body></html>\n"
     n = (max_record_bytes - len(head) - len(tail)) // len(line) + 2
