@@ -174,7 +174,7 @@ def load_crawl_pages() -> list[dict]:
     and Internet Archive WARCs), read and decoded as `thresher curate` reads them: pages nobody
     tuned on and with no expected text, many of them not articles (listings, home pages, video
     indexes), as most of a crawl is."""
-    from thresher.pipelines.readers import read_records
+    from thresher.pipelines.readers import RangeReader
 
     pages = []
     paths = sorted((DATA / "web-warc-samples").glob("*.warc.gz")) + sorted(
@@ -182,14 +182,14 @@ def load_crawl_pages() -> list[dict]:
     )
     for path in paths:
         with path.open("rb") as stream:
-            for record in read_records(str(path), stream):
-                if record.get("payload") is None or record.get("error"):
-                    continue  # errored records and counts of non-document records: not pages
+            for record in RangeReader(str(path), stream):
+                if record.payload is None or record.error:
+                    continue  # errored records and already extracted text: not pages
                 try:
-                    page_html = decode_html(record["payload"], record["charset"])
+                    page_html = decode_html(record.payload, record.charset)
                 except ExtractionError:
                     continue
-                pages.append({"url": record["url"], "html": page_html})
+                pages.append({"url": record.url, "html": page_html})
     return pages
 
 
@@ -245,8 +245,9 @@ def sweep(snippet_pages: list[dict], readability_pages: list[dict]) -> None:
             finally:
                 setattr(extract, name, shipped)
             mark = "*" if value == shipped else ""
+            shown = f"{len(value)} selectors" if isinstance(value, list) else repr(value)
             print(
-                f"| {name} | {value!r}{mark} | {100 * r['found']:.1f} | {100 * r['avoided']:.1f} "
+                f"| {name} | {shown}{mark} | {100 * r['found']:.1f} | {100 * r['avoided']:.1f} "
                 f"| {100 * r['precision']:.1f} | {100 * r['recall']:.1f} | {100 * r['f1']:.1f} |"
             )
 

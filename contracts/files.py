@@ -18,6 +18,7 @@ a local cache, with a checksum.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import logging
 import os
@@ -70,23 +71,44 @@ def cached_path(url: str, sha256: str | None = None) -> Path:
     return cache_dir() / "models" / key / name
 
 
-def _open(url: str):
-    if urllib.parse.urlsplit(url).scheme in ("http", "https"):
-        return urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S)
+def open_file(path: str):
+    """A file for reading bytes: local, http(s), or any Beam FileSystems path (gs://, s3://)."""
+    if not is_remote(path):
+        return open(path, "rb")
+    if urllib.parse.urlsplit(path).scheme in ("http", "https"):
+        return urllib.request.urlopen(path, timeout=HTTP_TIMEOUT_S)
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
 
     # UNCOMPRESSED: FileSystems would otherwise gunzip a `.gz` name, and the checksum is of the bytes.
-    return FileSystems.open(url, compression_type=CompressionTypes.UNCOMPRESSED)
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
-def fetch(url: str, sha256: str | None = None) -> Path:
-    """The local path of `url`, downloading it into the cache the first time.
+def match_files(patterns: str | os.PathLike | list) -> list[str]:
+    """Every file a glob, path, or list of either names, sorted; local or remote (Beam's
+    FileSystems). FileNotFoundError for a pattern that matches nothing."""
+    found = set()
+    for pattern in [patterns] if isinstance(patterns, (str, os.PathLike)) else patterns:
+        pattern = os.fspath(pattern)
+        if is_remote(pattern):
+            from apache_beam.io.filesystems import FileSystems
 
-    With `sha256`, the download must match it (`ChecksumError` otherwise, and nothing is cached).
+            matched = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+        else:
+            matched = [p for p in glob.glob(pattern) if os.path.isfile(p)]
+        if not matched:
+            raise FileNotFoundError(f"{pattern!r} matches no files")
+        found.update(matched)
+    return sorted(found)
+
+
+def fetch(url: str, sha256: str | None = None, dest: Path | None = None) -> Path:
+    """The local path of `url` (`dest`, or a place in the cache), downloading it the first time.
+
+    With `sha256`, the download must match it (`ChecksumError` otherwise, and nothing is kept).
     Without, the file is cached under a hash of the URL and its sha256 is logged, to be pinned.
     """
-    dest = cached_path(url, sha256)
+    dest = dest or cached_path(url, sha256)
     if dest.is_file():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +116,7 @@ def fetch(url: str, sha256: str | None = None) -> Path:
     size = 0
     tmp = tempfile.NamedTemporaryFile(dir=dest.parent, prefix=".part-", delete=False)
     try:
-        with tmp, _open(url) as src:
+        with tmp, open_file(url) as src:
             while chunk := src.read(CHUNK_BYTES):
                 digest.update(chunk)
                 tmp.write(chunk)

@@ -42,6 +42,26 @@ class Funnel:
             self._add((end, status, reason), nbytes, trace[end])
         return self
 
+    def add_stage(self, index: int, status: str, reason: str | None, nbytes: int, size: tuple[int, int]) -> Funnel:
+        """One document at one stage only: a cross-document stage (exact dedup) after the chain,
+        whose earlier stages the document was already counted at."""
+        self._add((index, "in", None), nbytes, size)
+        self._add((index, "kept", None) if status == "kept" else (index, status, reason), nbytes, size)
+        return self
+
+    def to_cells(self) -> list[list]:
+        """The cells as JSON-able rows (a range's partial funnel, stored with its marker)."""
+        return [
+            [*key, *cell]
+            for key, cell in sorted(self.cells.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or ""))
+        ]
+
+    @classmethod
+    def from_cells(cls, rows: list[list]) -> Funnel:
+        funnel = cls()
+        funnel.cells = {(i, status, reason): list(cell) for i, status, reason, *cell in rows}
+        return funnel
+
     def merge(self, other: Funnel) -> Funnel:
         for key, cell in other.cells.items():
             mine = self.cells.setdefault(key, [0, 0, 0, 0])

@@ -30,6 +30,8 @@ from typing import Annotated, Any, TypeVar
 from annotated_types import Ge, Interval
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, ValidationError, create_model
 
+from thresher.contracts.errors import UsageError
+
 # Trafilatura's published input bound (trafilatura/settings.cfg: MAX_FILE_SIZE).
 MAX_RECORD_BYTES = 20_000_000
 # Dropped documents kept per reason: enough to judge a threshold by eye.
@@ -46,7 +48,7 @@ _STRICT = ConfigDict(strict=True, extra="forbid", arbitrary_types_allowed=True)
 M = TypeVar("M", bound=BaseModel)
 
 
-class RecipeError(ValueError):
+class RecipeError(UsageError):
     pass
 
 

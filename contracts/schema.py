@@ -1,4 +1,5 @@
-"""Contract 1 (Document) and 2 (Decision, Outcome) as data: the curated Parquet schema, version 1.
+"""Contract 1 (Document) and 2 (Decision, Outcome) as data: the curated Parquet schema, version 2,
+and the raw record the readers hand to the chain.
 
 One row per document. Scores of every filter are kept (`scores`, a map from
 "<stage>.<signal>" to float) so that thresholds can be re-applied without recomputing.
@@ -8,20 +9,23 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import TypedDict
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # The funnel's first stage: reading a record from its file.
 READ_STAGE = "read"
 
 DOCUMENT_SCHEMA = pa.schema(
     [
-        ("id", pa.string()),  # stable: hash of source file path and record offset
+        ("id", pa.string()),  # depends on the record alone (document_id): the same on any path or machine
         ("url", pa.string()),
         ("text", pa.string()),
         ("source_file", pa.string()),  # the input path as given
-        ("source_offset", pa.int64()),  # byte offset (WARC/WET) or line/row number (JSONL/Parquet)
+        ("source_offset", pa.int64()),  # where the record starts: see RawRecord
+        ("source_length", pa.int64()),
+        ("source_record_id", pa.string()),  # WARC-Record-ID (WET: the response's, WARC-Refers-To)
         ("source_format", pa.string()),  # warc | wet | jsonl | parquet
         ("crawl", pa.string()),  # e.g. CC-MAIN-2020-34 where the record says so
         ("fetch_date", pa.string()),
@@ -38,13 +42,76 @@ DOCUMENT_SCHEMA = pa.schema(
 DOCUMENT_FIELDS = tuple(DOCUMENT_SCHEMA.names)
 
 
-def document_id(source_file: str, source_offset: int) -> str:
-    """Stable id: the same record in the same file gets the same id on every run and worker."""
-    return hashlib.blake2b(f"{source_file}#{source_offset}".encode(), digest_size=12).hexdigest()
+def document_id(
+    record_id: str | None, url: str | None, crawl: str | None, content: bytes | str | None, where: str
+) -> str:
+    """A document's id, from the record alone, never from the path it was read from: its
+    WARC-Record-ID where it has one; else a hash of its URL, crawl and content; else (a record too
+    broken to have either) `where` it is: the file's name and the record's offset."""
+    if record_id:
+        key = f"warc-record-id:{record_id}"
+    elif content is not None:
+        digest = hashlib.sha1(content.encode("utf-8") if isinstance(content, str) else content).hexdigest()
+        key = f"content:{url or ''}\n{crawl or ''}\n{digest}"
+    else:
+        key = f"at:{where}"
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=12).hexdigest()
 
 
-def to_row(doc: dict) -> dict:
-    """A document dict as a Parquet row: exactly the schema's fields, scores as (key, value) pairs."""
+@dataclass(slots=True)
+class RawRecord:
+    """One input document as a reader hands it over (pipelines/readers.py), or the reason it could
+    not be read (`error`). `source_offset` and `source_length` address the record in its file:
+    the gzip member of a .warc.gz / .wet.gz file (seek, inflate one member: the record), the
+    record's bytes in an uncompressed WARC or JSONL file, the line's bytes in the inflated stream
+    of a gzipped JSONL file, the row number in a Parquet file (length None)."""
+
+    source_file: str
+    source_offset: int
+    source_length: int | None
+    source_format: str
+    id: str = ""
+    record_id: str | None = None
+    url: str | None = None
+    crawl: str | None = None
+    fetch_date: str | None = None
+    payload: bytes | None = None  # HTML bytes (WARC)
+    charset: str | None = None  # the HTTP header's
+    text: str | None = None  # text as given (WET, JSONL, Parquet)
+    payload_bytes: int = 0
+    error: str | None = None
+    error_detail: str | None = None
+
+
+class Document(TypedDict, total=False):
+    """A document as filters see it and curated Parquet stores it (DOCUMENT_SCHEMA's fields), with
+    `scores` as a dict; while a chain runs, also `payload_bytes`, and the record's `payload` and
+    `charset` until extraction replaces them with text (working fields, never written)."""
+
+    id: str
+    url: str | None
+    text: str | None
+    source_file: str
+    source_offset: int
+    source_length: int | None
+    source_record_id: str | None
+    source_format: str
+    crawl: str | None
+    fetch_date: str | None
+    lang: str | None
+    lang_score: float | None
+    scores: dict[str, float]
+    dedup_key: str | None
+    dedup_cluster_size: int | None
+    domain: str | None
+    payload_bytes: int
+    payload: bytes | None
+    charset: str | None
+    error_detail: str
+
+
+def to_row(doc: Document) -> dict:
+    """A document as a Parquet row: exactly the schema's fields, scores as (key, value) pairs."""
     row = {name: doc.get(name) for name in DOCUMENT_FIELDS}
     row["scores"] = sorted((doc.get("scores") or {}).items())
     return row
@@ -63,7 +130,7 @@ class Outcome:
     status: str  # kept | dropped | errored
     stage: str | None  # where it ended (None when kept)
     reason: str | None
-    doc: dict
+    doc: Document
     # (chars, words) of the text entering each stage the record reached, plus one final entry
     # for the text leaving the last stage it passed; (0, 0) before text exists.
     trace: list[tuple[int, int]]

@@ -1,6 +1,6 @@
 """Runs a recipe's per-document stages on one raw record and says where it ended.
 
-`DocumentChain.process(record) -> Outcome` (contracts/schema.py): status `kept`, `dropped` or
+`DocumentChain.process(RawRecord) -> Outcome` (contracts/schema.py): status `kept`, `dropped` or
 `errored`, the stage and reason, the document (Parquet row fields, with every score) and a trace
 of the text size entering each stage, from which the pipeline builds the funnel (contract 4).
 Every stage, the extractor included, is called the same way (`stage.apply(doc) -> Decision`).
@@ -9,34 +9,39 @@ Plain Python: the Beam pipeline wraps it, tests call it directly.
 
 from __future__ import annotations
 
-from thresher.contracts.schema import READ_STAGE, Outcome, document_id, text_size
+from thresher.contracts.schema import READ_STAGE, Document, Outcome, RawRecord, text_size
 from thresher.filters.base import StageError
 from thresher.filters.dedup import dedup_key
 from thresher.filters.registry import CROSS_DOCUMENT_KINDS, build_stage
 
 
-def new_document(record: dict) -> dict:
+def new_document(record: RawRecord) -> Document:
     """A working document: the schema's fields, plus the record's HTML `payload` and `charset`
     until extraction replaces them with text (never written: not schema fields)."""
-    return {
-        "id": document_id(record["source_file"], record["source_offset"]),
-        "url": record.get("url"),
-        "text": record.get("text"),
-        "source_file": record["source_file"],
-        "source_offset": record["source_offset"],
-        "source_format": record.get("source_format"),
-        "crawl": record.get("crawl"),
-        "fetch_date": record.get("fetch_date"),
+    doc: Document = {
+        "id": record.id,
+        "url": record.url,
+        "text": record.text,
+        "source_file": record.source_file,
+        "source_offset": record.source_offset,
+        "source_length": record.source_length,
+        "source_record_id": record.record_id,
+        "source_format": record.source_format,
+        "crawl": record.crawl,
+        "fetch_date": record.fetch_date,
         "lang": None,
         "lang_score": None,
         "scores": {},
         "dedup_key": None,
         "dedup_cluster_size": None,
         "domain": None,
-        "payload_bytes": record.get("payload_bytes", 0),
-        "payload": record.get("payload"),
-        "charset": record.get("charset"),
+        "payload_bytes": record.payload_bytes,
+        "payload": record.payload,
+        "charset": record.charset,
     }
+    if record.error_detail:
+        doc["error_detail"] = record.error_detail
+    return doc
 
 
 class DocumentChain:
@@ -45,14 +50,14 @@ class DocumentChain:
         self.stages = [(s.name, build_stage(s)) for s in recipe.stages if s.kind not in CROSS_DOCUMENT_KINDS]
         self.stage_names = [READ_STAGE] + [name for name, _ in self.stages]
 
-    def process(self, record: dict) -> Outcome:
+    def process(self, record: RawRecord) -> Outcome:
         doc = new_document(record)
         # The text changes only at extraction and in filters that rewrite it (C4, PII): measure it
         # again only then, not at every stage.
         sized, size = doc["text"], text_size(doc["text"])
         trace = [size]
-        if record.get("error"):
-            return Outcome("errored", READ_STAGE, record["error"], doc, trace)
+        if record.error:
+            return Outcome("errored", READ_STAGE, record.error, doc, trace)
         for name, stage in self.stages:
             if doc["text"] is not sized:
                 sized, size = doc["text"], text_size(doc["text"])

@@ -1,53 +1,75 @@
-"""`thresher curate`: web crawl files -> curated Parquet, with stats, exclusions and errors.
+"""`thresher curate`: web crawl files -> a run folder of curated Parquet, stats, exclusions, errors.
 
-    thresher curate --input 'crawl/*.warc.gz' --output runs/r1 [--recipe fineweb] [Beam options]
+    thresher curate --input 'crawl/*.warc.gz' --output runs/r1 [--recipe fineweb] [--workers N] [Beam options]
 
-Locally on the DirectRunner (add `--direct_running_mode=multi_processing --direct_num_workers=2`
-to use two cores); on Dataflow with `--runner DataflowRunner --project P --region R
---temp_location gs://...`: every option this command does not know goes to Beam unchanged.
-
-Outputs under --output:
-  curated/part-*.parquet   kept documents (thresher.contracts.schema.DOCUMENT_SCHEMA)
-  stats.json               the funnel (contract 4); `thresher stats DIR` prints it
-  exclusions/<stage>__<reason>.jsonl   up to `exclusion_samples` dropped documents per reason
-  errors/errors-*.jsonl    every record that could not be processed, with its reason
-
-The document logic lives in `thresher.filters` (DocumentChain); this module only wires it.
+Locally on the DirectRunner (`--workers N`: N processes; each reads its own byte ranges of the
+input, so one large WARC file keeps them all busy); on Dataflow with `--runner DataflowRunner
+--project P --region R --temp_location gs://...`: every option this command does not know goes to
+Beam unchanged. A relaunch of the same command after a crash resumes: ranges already processed are
+read back, not redone (runs.py). The run folder is described in runs.py; the document logic lives
+in `thresher.filters` (DocumentChain); this module only wires it.
 """
 
 from __future__ import annotations
 
-import apache_beam as beam
-
-from thresher import __version__
 from thresher.contracts.recipe import Recipe
 from thresher.contracts.schema import READ_STAGE
-from thresher.filters.registry import CROSS_DOCUMENT_KINDS, load_recipe
-from thresher.pipelines.transforms import ExactDedup, ReadRecords, RunChain, WriteRun, run_pipeline
+from thresher.filters.chain import DocumentChain
+from thresher.filters.registry import CROSS_DOCUMENT_KINDS, load_recipe, parse_recipe
+from thresher.pipelines.readers import RangeReader
+from thresher.pipelines.transforms import RangeRun, RunOptions
 
 NAMESPACE = "thresher.curate"
 
 
-def build_pipeline(p: beam.Pipeline, inputs: list[str], output: str, recipe: Recipe) -> None:
-    recipe_dict = recipe.to_dict()
-    chain_names = [READ_STAGE] + [s.name for s in recipe.stages if s.kind not in CROSS_DOCUMENT_KINDS]
-    dedup = next((s.name for s in recipe.stages if s.kind == "exact_dedup"), None)
-    stage_names = chain_names + ([dedup] if dedup else [])
+class CurateRanges:
+    """A range's raw records through the recipe's per-document stages (ProcessRanges' processor)."""
 
-    records, non_document = p | "Read" >> ReadRecords(inputs, recipe.max_record_bytes)
-    outcomes = records | "Chain" >> RunChain(recipe_dict, NAMESPACE)
-    if dedup:
-        kept = outcomes | "Kept" >> beam.Filter(lambda o: o.status == "kept")
-        ended = outcomes | "Ended" >> beam.Filter(lambda o: o.status != "kept")
-        deduped = kept | "Dedup" >> ExactDedup(dedup, NAMESPACE)
-        outcomes = (ended, deduped) | "AllOutcomes" >> beam.Flatten()
-    header = {"pipeline": "curate", "thresher_version": __version__, "inputs": inputs, "recipe": recipe_dict}
-    extra = non_document | "NonDocument" >> beam.Map(lambda n: {"non_document_records": n})
-    outcomes | "Write" >> WriteRun(output, stage_names, header, extra, recipe.exclusion_samples)
+    def __init__(self, recipe: Recipe):
+        self.recipe_dict = recipe.to_dict()
+        self.max_record_bytes = recipe.max_record_bytes
+        self.stage_names = [READ_STAGE] + [s.name for s in recipe.stages if s.kind not in CROSS_DOCUMENT_KINDS]
+
+    def setup(self) -> None:
+        self.chain = DocumentChain(parse_recipe(self.recipe_dict))
+
+    def outcomes(self, rng, fh, counts):
+        reader = RangeReader(rng.path, fh, rng.start, rng.end, self.max_record_bytes)
+        for record in reader:
+            yield self.chain.process(record)
+        counts["non_document_records"] += reader.non_document_records
+
+
+def stats_extra(counts: dict) -> dict:
+    return {"non_document_records": counts.get("non_document_records", 0)}
+
+
+def curation(
+    inputs: list[str], output: str, recipe: Recipe | str | None = None, run_options: RunOptions | None = None
+) -> RangeRun:
+    """The run that curates `inputs` into the run folder `output` (`.run(beam_args)` runs it)."""
+    recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    dedup = next((s.name for s in recipe.stages if s.kind == "exact_dedup"), None)
+    return RangeRun(
+        "curate",
+        CurateRanges(recipe),
+        inputs,
+        output,
+        recipe.to_dict(),
+        NAMESPACE,
+        recipe.exclusion_samples,
+        stats_extra,
+        run_options,
+        dedup_stage=dedup,
+    )
 
 
 def run(
-    inputs: list[str], output: str, recipe: Recipe | str | None = None, beam_args: list[str] | None = None
+    inputs: list[str],
+    output: str,
+    recipe: Recipe | str | None = None,
+    beam_args: list[str] | None = None,
+    run_options: RunOptions | None = None,
 ) -> dict | None:
-    recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
-    return run_pipeline(lambda p: build_pipeline(p, inputs, output, recipe), output, beam_args)
+    """Curate `inputs` into `output`; the stats.json it wrote (None for a Dataflow dry run)."""
+    return curation(inputs, output, recipe, run_options).run(beam_args)

@@ -1,21 +1,36 @@
-"""Input formats -> raw records, one dict per input document, errors included.
+"""Input files -> raw records (`RawRecord`, contracts/schema.py), read by byte ranges.
 
-WARC (.warc, .warc.gz: `response` and `resource` records), WET (`conversion` records), JSONL
-(.jsonl, .jsonl.gz, .json.gz: one JSON object with `text` per line) and Parquet (`text` column).
+Formats: WARC (.warc, .warc.gz: `response` and `resource` records), WET (`conversion` records),
+JSONL (.jsonl, .jsonl.gz, .json.gz: one JSON object with `text` per line) and Parquet (`text`
+column). Every document-bearing record yields exactly one `RawRecord`; a record that cannot be
+read yields one with `error` set (`truncated_gzip`, `not_html`, ...) instead of raising, so that a
+bad record never stops a run and never vanishes. WARC `request`, `metadata`, `warcinfo` and
+`revisit` records carry no document; `RangeReader.non_document_records` counts them.
 
-Every document-bearing record yields exactly one dict. A record that cannot be read yields a dict
-with `error` set (`truncated_gzip`, `not_html`, ...) instead of raising, so that a bad record never
-stops a run and never vanishes. WARC `request`, `metadata`, `warcinfo` and `revisit` records carry
-no document; they are counted per file in a `non_document_records` entry instead.
+Reading by ranges. A file is split into byte ranges [start, end) (`plan_ranges`) that workers read
+on their own, so no worker holds a whole file and one large file keeps every worker busy:
+- .warc.gz / .wet.gz (one gzip member per record, as Common Crawl, warcio and wget write them): a
+  range owns the members that *start* in it. A range that starts mid-file resynchronises at the
+  first offset where a gzip member begins that inflates to a `WARC/` header: the magic bytes alone
+  also occur inside compressed data. A member that does not inflate costs that member only: its
+  span, up to the next good member, is one `corrupt_gzip` error.
+- .jsonl: a range owns the lines that start in it.
+- .parquet: a range owns the row groups whose first column chunk starts in it.
+Other inputs (uncompressed WARC, gzipped JSONL) are one range each.
 
-Readers take an open binary file object, so the same code reads local files and any Beam
-FileSystems path (gs://, s3://).
+Where a record came from: `source_offset` and `source_length` are the record's gzip member in the
+compressed file (seek to the offset, inflate one member: the record, as Common Crawl's index
+addresses records), its bytes in an uncompressed WARC or JSONL file, its line's bytes in the
+inflated stream of a gzipped JSONL file, or its row number in a Parquet file (length null).
+
+Files are opened by the caller, so the same code reads local files and any Beam FileSystems path.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import zlib
 from collections.abc import Iterator
 from typing import IO
@@ -23,93 +38,472 @@ from typing import IO
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from thresher.contracts.recipe import MAX_RECORD_BYTES
+from thresher.contracts.schema import RawRecord, document_id
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 DOCUMENT_RECORD_TYPES = WarcRecordType.response | WarcRecordType.resource | WarcRecordType.conversion
+GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1, ID2 and CM = deflate (RFC 1952)
+CHUNK = 1 << 20
+# What a record may hold beyond its payload: WARC and HTTP headers.
+HEADER_ALLOWANCE = 1 << 20
+# How much inflated output tells a member that starts a WARC record from one that does not.
+SYNC_PROBE = 8
 
 
 def detect_format(path: str) -> str:
     name = path.lower()
     for suffix in (".gz", ".zst"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-    if name.endswith(".wet") or name.endswith(".warc.wet"):
+        name = name.removesuffix(suffix)
+    if name.endswith((".wet", ".warc.wet")):
         return "wet"
-    if name.endswith(".warc") or name.endswith(".arc"):
+    if name.endswith((".warc", ".arc")):
         return "warc"
-    if name.endswith(".jsonl") or name.endswith(".json") or name.endswith(".ndjson"):
+    if name.endswith((".jsonl", ".json", ".ndjson")):
         return "jsonl"
     if name.endswith(".parquet"):
         return "parquet"
     raise ValueError(f"cannot tell the format of {path!r} from its name (.warc[.gz], .wet[.gz], .jsonl[.gz], .parquet)")
 
 
-def _record(path: str, fmt: str, offset: int, **fields) -> dict:
-    rec = {
-        "source_file": path,
-        "source_offset": offset,
-        "source_format": fmt,
-        "url": None,
-        "crawl": None,
-        "fetch_date": None,
-        "payload": None,  # HTML bytes (WARC)
-        "charset": None,
-        "text": None,  # text as given (WET, JSONL, Parquet)
-        "payload_bytes": 0,
-        "error": None,
-    }
-    rec.update(fields)
-    return rec
-
-
-def _error(path: str, fmt: str, offset: int, reason: str, **fields) -> dict:
-    return _record(path, fmt, offset, error=reason, **fields)
-
-
-def _stream_error_reason(exc: BaseException) -> str:
-    if isinstance(exc, EOFError):
-        return "truncated_gzip"
-    if isinstance(exc, zlib.error):
-        return "corrupt_gzip"
-    return "corrupt_record"
-
-
-def read_records(path: str, raw: IO[bytes], max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[dict]:
-    """Yield one dict per input document of `path` (opened as `raw`, undecompressed bytes)."""
+def splittable(path: str) -> bool:
+    """Whether a file can be read in byte ranges (module docstring)."""
+    name = path.lower()
     try:
         fmt = detect_format(path)
     except ValueError:
-        yield _error(path, "unknown", 0, "unknown_format")
-        return
-    head = raw.read(2)
-    if not head:
-        yield _error(path, fmt, 0, "empty_file")
-        return
-    # FastWARC needs a seekable stream; Beam's file objects (local, gs://, s3://) are.
-    raw.seek(0)
-    stream: IO[bytes] = GzipMembers(raw) if head == b"\x1f\x8b" else raw
+        return False
     if fmt in ("warc", "wet"):
-        yield from _read_warc(path, fmt, stream, max_record_bytes)
-    elif fmt == "jsonl":
-        # Buffered: line iteration over a raw stream would read one byte at a time.
-        yield from _read_jsonl(path, io.BufferedReader(stream) if stream is not raw else raw, max_record_bytes)
-    else:
-        yield from _read_parquet(path, stream, max_record_bytes)
+        return name.endswith(".gz")
+    return fmt == "parquet" or (fmt == "jsonl" and not name.endswith((".gz", ".zst")))
+
+
+def plan_ranges(path: str, size: int, range_bytes: int) -> list[tuple[int, int]]:
+    """[start, end) byte ranges covering the file: one when it cannot be split or is small."""
+    if not splittable(path) or size <= range_bytes:
+        return [(0, max(size, 0))]
+    return [(start, min(start + range_bytes, size)) for start in range(0, size, range_bytes)]
+
+
+class _Window:
+    """Random reads over a seekable file through one buffer, for the forward scans of members."""
+
+    def __init__(self, fh: IO[bytes]):
+        self.fh = fh
+        self.start = 0
+        self.buf = b""
+
+    def read_at(self, pos: int, n: int) -> bytes:
+        end = self.start + len(self.buf)
+        if not self.start <= pos <= end:
+            self.start, self.buf, end = pos, b"", pos
+        if pos + n > end:
+            self.fh.seek(end)  # someone else (GzipMembers) may have moved the file
+            self.buf = self.buf[pos - self.start :] + self.fh.read(max(n, CHUNK))
+            self.start = pos
+        return self.buf[pos - self.start : pos - self.start + n]
+
+
+def _starts_warc_member(window: _Window, pos: int) -> bool:
+    try:
+        return zlib.decompressobj(wbits=31).decompress(window.read_at(pos, 1 << 16), SYNC_PROBE).startswith(b"WARC/")
+    except zlib.error:
+        return False
+
+
+def next_member(window: _Window, pos: int, limit: int | None = None) -> int | None:
+    """The first offset in [pos, limit) where a gzip member starts that inflates to a WARC header."""
+    while limit is None or pos < limit:
+        chunk = window.read_at(pos, CHUNK)
+        if len(chunk) < len(GZIP_MAGIC):
+            return None
+        i = chunk.find(GZIP_MAGIC)
+        if i < 0:
+            pos += len(chunk) - len(GZIP_MAGIC) + 1
+            continue
+        candidate = pos + i
+        if limit is not None and candidate >= limit:
+            return None
+        if _starts_warc_member(window, candidate):
+            return candidate
+        pos = candidate + 1
+    return None
+
+
+def inflate_member(window: _Window, offset: int, cap: int) -> tuple[int, bytes, int, str | None]:
+    """(compressed length, inflated bytes up to `cap`, inflated size, error) of the gzip member
+    at `offset`. Output past `cap` is inflated and counted but not kept (a gzip bomb costs CPU,
+    not memory); error is `truncated_gzip` or `corrupt_gzip`."""
+    inflate = zlib.decompressobj(wbits=31)
+    pos, kept, size = offset, [], 0
+    try:
+        while True:
+            chunk = window.read_at(pos, CHUNK)
+            if not chunk:
+                return pos - offset, b"".join(kept), size, "truncated_gzip"
+            pos += len(chunk)
+            data = chunk
+            while data:
+                piece = inflate.decompress(data, CHUNK)
+                data = inflate.unconsumed_tail
+                if size < cap:
+                    kept.append(piece[: cap - size])
+                size += len(piece)
+                if inflate.eof:
+                    return pos - len(inflate.unused_data) - offset, b"".join(kept), size, None
+    except zlib.error:
+        return pos - offset, b"".join(kept), size, "corrupt_gzip"
+
+
+def _warcinfo_crawl(payload: bytes) -> str | None:
+    # Common Crawl's warcinfo names the crawl: "isPartOf: CC-MAIN-2020-34".
+    for line in payload.decode("utf-8", "replace").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "ispartof":
+            return value.strip() or None
+    return None
+
+
+def _warc_headers(head: bytes) -> dict[str, str]:
+    """The WARC header fields of a record's first bytes (for a record too large to parse whole)."""
+    fields = {}
+    for line in head.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace").split("\r\n")[1:]:
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+    return fields
+
+
+class RangeReader:
+    """The records of one byte range of one file (`fh`: the file opened, undecompressed, seekable).
+
+    Iterate for `RawRecord`s; `non_document_records` counts the records that carry no document and
+    `position` is how far into the file reading has got (for progress)."""
+
+    def __init__(
+        self, path: str, fh: IO[bytes], start: int = 0, end: int | None = None, max_record_bytes: int = MAX_RECORD_BYTES
+    ):
+        self.path = path
+        self.name = os.path.basename(path.rstrip("/"))
+        self.fh = fh
+        self.start = start
+        self.end = end
+        self.max_bytes = max_record_bytes
+        self.non_document_records = 0
+        self.position = start
+        self.crawl: str | None = None
+
+    def __iter__(self) -> Iterator[RawRecord]:
+        try:
+            fmt = detect_format(self.path)
+        except ValueError:
+            yield self._error("unknown", 0, "unknown_format", 0)
+            return
+        self.fh.seek(0)
+        head = self.fh.read(2)
+        self.fh.seek(self.start)
+        if not head:
+            yield self._error(fmt, 0, "empty_file", 0)
+        elif fmt in ("warc", "wet") and head == b"\x1f\x8b":
+            yield from self._gzip_warc(fmt)
+        elif fmt in ("warc", "wet"):
+            yield from self._plain_warc(fmt)
+        elif fmt == "jsonl":
+            yield from self._jsonl(head == b"\x1f\x8b")
+        else:
+            yield from self._parquet()
+
+    # -- records
+
+    def _record(
+        self,
+        fmt: str,
+        offset: int,
+        length: int | None,
+        record_id: str | None = None,
+        content: bytes | str | None = None,
+        **fields,
+    ) -> RawRecord:
+        rec = RawRecord(
+            source_file=self.path,
+            source_offset=offset,
+            source_length=length,
+            source_format=fmt,
+            record_id=record_id,
+            crawl=self.crawl,
+            **fields,
+        )
+        rec.id = document_id(record_id, rec.url, rec.crawl, content, f"{self.name}#{offset}")
+        return rec
+
+    def _error(self, fmt: str, offset: int, reason: str, length: int | None, **fields) -> RawRecord:
+        return self._record(fmt, offset, length, error=reason, **fields)
+
+    # -- WARC / WET
+
+    def _gzip_warc(self, fmt: str) -> Iterator[RawRecord]:
+        window = _Window(self.fh)
+        end = self.end if self.end is not None else float("inf")
+        if self.start > 0:
+            self._read_crawl(window)  # the warcinfo record is at the start of the file
+        pos = self.start if self.start == 0 else next_member(window, self.start, self.end)
+        cap = self.max_bytes + HEADER_ALLOWANCE
+        while pos is not None and pos < end and window.read_at(pos, 1):
+            self.position = pos
+            length, data, size, error = inflate_member(window, pos, cap)
+            if error == "corrupt_gzip" or (error is None and not data.startswith(b"WARC/")):
+                following = next_member(window, pos + 1)
+                span = (following if following is not None else pos + length) - pos
+                yield self._error(
+                    fmt, pos, "corrupt_gzip", span, error_detail=f"bytes {pos}-{pos + span} of {self.name}"
+                )
+                pos = following
+                continue
+            if error == "truncated_gzip":
+                yield self._error(fmt, pos, error, length, **self._head_fields(data))
+                return
+            if size > cap:  # a whole file in one member, or a record too large: parse it as a stream
+                yield from self._warc_records(fmt, GzipMembers(self.fh, pos, length), pos, length)
+            else:
+                yield from self._warc_records(fmt, io.BytesIO(data), pos, length)
+            pos += length
+        self.position = end
+
+    def _read_crawl(self, window: _Window) -> None:
+        _, data, _, error = inflate_member(window, 0, 1 << 16)
+        if error is None and data.startswith(b"WARC/"):
+            fields = _warc_headers(data)
+            if fields.get("WARC-Type") == "warcinfo":
+                self.crawl = _warcinfo_crawl(data.split(b"\r\n\r\n", 1)[-1])
+
+    def _head_fields(self, data: bytes) -> dict:
+        fields = _warc_headers(data)
+        return {
+            "record_id": fields.get("WARC-Record-ID"),
+            "url": (fields.get("WARC-Target-URI") or "").strip("<>") or None,
+            "fetch_date": fields.get("WARC-Date"),
+        }
+
+    def _plain_warc(self, fmt: str) -> Iterator[RawRecord]:
+        # No member boundaries to resynchronise on: one range, records addressed by stream offset;
+        # each record's length is known when the next one starts.
+        pending: list[RawRecord] = []
+        for rec in self._warc_records(fmt, self.fh, 0, None):
+            if pending and pending[-1].source_offset != rec.source_offset:
+                for p in pending:
+                    p.source_length = rec.source_offset - p.source_offset
+                yield from pending
+                pending = []
+            pending.append(rec)
+        self.fh.seek(0, io.SEEK_END)
+        for p in pending:
+            p.source_length = self.fh.tell() - p.source_offset
+        yield from pending
+
+    def _warc_records(self, fmt: str, stream: IO[bytes], base: int, length: int | None) -> Iterator[RawRecord]:
+        """The records of `stream`: one gzip member (`base`, `length`: its place in the file) or a
+        whole uncompressed file (`length` None: offsets are stream positions)."""
+        offset, seen = base, False
+        try:
+            # auto_decode='all' undoes HTTP Content-Encoding (gzip, br) and chunked transfer coding.
+            for rec in ArchiveIterator(stream, parse_http=True, stream_detect=False, auto_decode="all"):
+                seen = True
+                offset = base if length is not None else rec.stream_pos
+                record = self._warc_record(fmt, rec, offset, length)
+                if record is not None:
+                    yield record
+        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - FastWARC's Rust panics derive from BaseException
+            yield self._error(fmt, offset, "corrupt_record", length, error_detail=f"{type(exc).__name__}: {exc}"[:500])
+            seen = True
+        if not seen and length is None:
+            yield self._error(fmt, 0, "no_warc_records", None)
+        elif not seen:
+            yield self._error(fmt, base, "corrupt_record", length, error_detail="no WARC record in the gzip member")
+
+    def _warc_record(self, fmt: str, rec, offset: int, length: int | None) -> RawRecord | None:
+        rtype = rec.record_type
+        headers = rec.headers
+        if rtype == WarcRecordType.warcinfo:
+            self.crawl = _warcinfo_crawl(rec.reader.read()) or self.crawl
+            self.non_document_records += 1
+            return None
+        if not rtype & DOCUMENT_RECORD_TYPES:
+            self.non_document_records += 1
+            return None
+        # A WET conversion names the response it was made from: the page's identity, whichever
+        # of the crawl's files it is read from.
+        record_id = headers.get("WARC-Refers-To") if rtype == WarcRecordType.conversion else None
+        record_id = record_id or headers.get("WARC-Record-ID")
+        # wget writes the target URI in angle brackets.
+        url = (headers.get("WARC-Target-URI") or "").strip().strip("<>") or None
+        fields = {"record_id": record_id, "url": url, "fetch_date": headers.get("WARC-Date")}
+        declared = rec.content_length
+        if declared > self.max_bytes:
+            return self._error(fmt, offset, "too_large", length, payload_bytes=declared, **fields)
+        if rtype == WarcRecordType.conversion:
+            body = rec.reader.read(self.max_bytes + 1)
+            if len(body) > self.max_bytes:
+                return self._error(fmt, offset, "too_large", length, payload_bytes=len(body), **fields)
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                return self._error(fmt, offset, "invalid_utf8", length, payload_bytes=len(body), **fields)
+            return self._record(fmt, offset, length, content=body, text=text, payload_bytes=len(body), **fields)
+        if rec.is_http:
+            if not 200 <= rec.http_headers.status_code < 300:
+                return self._error(fmt, offset, "http_status_not_ok", length, payload_bytes=declared, **fields)
+            ctype = (rec.http_content_type or "").lower()
+            charset = rec.http_charset
+        else:
+            ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            charset = None
+            if rtype == WarcRecordType.resource and ctype not in HTML_TYPES:
+                # Crawler logs and metadata (wget's `metadata://` resources), not pages.
+                self.non_document_records += 1
+                return None
+        # At most one byte past the limit: Content-Encoding can inflate far past the declared length.
+        body = rec.reader.read(self.max_bytes + 1)
+        if ctype and ctype not in HTML_TYPES:
+            return self._error(fmt, offset, "not_html", length, payload_bytes=len(body), **fields)
+        if len(body) > self.max_bytes:
+            return self._error(fmt, offset, "too_large", length, payload_bytes=len(body), **fields)
+        return self._record(
+            fmt, offset, length, content=body, payload=body, charset=charset, payload_bytes=len(body), **fields
+        )
+
+    # -- JSONL
+
+    def _jsonl(self, gzipped: bool) -> Iterator[RawRecord]:
+        fmt = "jsonl"
+        if gzipped:
+            stream: IO[bytes] = io.BufferedReader(GzipMembers(self.fh), CHUNK)
+            pos, end = 0, None
+        else:
+            stream, pos, end = self.fh, self.start, self.end
+            if pos > 0:  # the line that starts before the range belongs to the range before
+                self.fh.seek(pos - 1)
+                pos += len(self.fh.readline()) - 1
+        try:
+            while end is None or pos < end:
+                self.position = pos if not gzipped else self.start
+                line = stream.readline()
+                if not line:
+                    break
+                offset, pos = pos, pos + len(line)
+                if line.strip():
+                    yield self._json_record(line, offset)
+        except (OSError, EOFError, zlib.error) as exc:
+            reason = "truncated_gzip" if isinstance(exc, EOFError) else "corrupt_gzip"
+            yield self._error(fmt, pos, reason, None)
+        self.position = self.end if self.end is not None else pos
+
+    def _json_record(self, line: bytes, offset: int) -> RawRecord:
+        fmt, length = "jsonl", len(line)
+        if length > self.max_bytes:
+            return self._error(fmt, offset, "too_large", length, payload_bytes=length)
+        try:
+            obj = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            return self._error(fmt, offset, "invalid_utf8", length, payload_bytes=length)
+        except json.JSONDecodeError:
+            return self._error(fmt, offset, "malformed_json", length, payload_bytes=length)
+        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+            return self._error(fmt, offset, "missing_text", length, payload_bytes=length)
+        url, crawl = obj.get("url"), obj.get("crawl") or obj.get("cc_segment")
+        text = obj["text"]
+        rec = RawRecord(
+            source_file=self.path,
+            source_offset=offset,
+            source_length=length,
+            source_format=fmt,
+            url=url,
+            crawl=crawl,
+            fetch_date=obj.get("date") or obj.get("fetch_date"),
+            text=text,
+            payload_bytes=length,
+        )
+        rec.id = document_id(None, url, crawl, text, f"{self.name}#{offset}")
+        return rec
+
+    # -- Parquet
+
+    def _parquet(self) -> Iterator[RawRecord]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        fmt = "parquet"
+        try:
+            pf = pq.ParquetFile(self.fh)
+        except (OSError, pa.ArrowException) as exc:
+            yield self._error(fmt, 0, "corrupt_parquet", None, error_detail=str(exc)[:500])
+            return
+        names = set(pf.schema_arrow.names)
+        meta = pf.metadata
+        groups = row_groups_in(meta, self.start, self.end)
+        if self.start == 0 and "text" not in names:
+            yield self._error(fmt, 0, "missing_text_column", None)
+            return
+        first_rows = [0]
+        for i in range(meta.num_row_groups):
+            first_rows.append(first_rows[-1] + meta.row_group(i).num_rows)
+        columns = [c for c in ("text", "url", "crawl", "date") if c in names]
+        for i in groups if "text" in names else []:
+            self.position = _row_group_offset(meta.row_group(i))
+            row = first_rows[i]
+            for batch in pf.iter_batches(row_groups=[i], columns=columns):
+                cols = batch.to_pydict()
+                for j in range(batch.num_rows):
+                    yield self._parquet_record(cols, j, row)
+                    row += 1
+        self.position = self.end if self.end is not None else self.position
+
+    def _parquet_record(self, cols: dict, j: int, row: int) -> RawRecord:
+        fmt = "parquet"
+        text = cols["text"][j]
+        if not isinstance(text, str):
+            return self._error(fmt, row, "missing_text", None)
+        if len(text) > self.max_bytes:
+            return self._error(fmt, row, "too_large", None, payload_bytes=len(text))
+        url = cols["url"][j] if "url" in cols else None
+        crawl = cols["crawl"][j] if "crawl" in cols else None
+        rec = RawRecord(
+            source_file=self.path,
+            source_offset=row,
+            source_length=None,
+            source_format=fmt,
+            url=url,
+            crawl=crawl,
+            fetch_date=cols["date"][j] if "date" in cols else None,
+            text=text,
+            payload_bytes=len(text.encode("utf-8")),
+        )
+        rec.id = document_id(None, url, crawl, text, f"{self.name}#{row}")
+        return rec
+
+
+def _row_group_offset(row_group) -> int:
+    column = row_group.column(0)
+    return column.dictionary_page_offset or column.data_page_offset
+
+
+def row_groups_in(meta, start: int, end: int | None) -> list[int]:
+    """The row groups of a Parquet file (its metadata) whose first column chunk starts in [start, end)."""
+    return [
+        i for i in range(meta.num_row_groups) if start <= _row_group_offset(meta.row_group(i)) < (end or float("inf"))
+    ]
 
 
 class GzipMembers(io.RawIOBase):
-    """Decompresses concatenated gzip members (Common Crawl's one member per record).
+    """Inflates concatenated gzip members as one stream, forward only: a gzipped JSONL file, or one
+    member too large to hold (from `offset`, `limit` compressed bytes). Unlike `gzip.GzipFile`,
+    which throws away what a failing read had inflated, this returns every byte it could inflate
+    before raising EOFError (truncated) or zlib.error (corrupt)."""
 
-    Unlike `gzip.GzipFile`, which raises from a read and throws away what that read had already
-    decompressed, this returns every byte it could decompress before raising: records before a
-    truncation or a corrupt member are still read, and only the broken tail becomes an error.
-    Seekable forward only, which is all FastWARC asks for.
-    """
-
-    CHUNK = 1 << 16
-
-    def __init__(self, raw: IO[bytes]):
+    def __init__(self, raw: IO[bytes], offset: int = 0, limit: int | None = None):
+        raw.seek(offset)
         self._raw = raw
+        self._left = limit
         self._inflate = zlib.decompressobj(wbits=31)
         self._in_member = False
         self._buf = b""
@@ -121,7 +515,7 @@ class GzipMembers(io.RawIOBase):
         return True
 
     def seekable(self) -> bool:
-        return True
+        return True  # FastWARC asks; it only ever seeks forward
 
     def tell(self) -> int:
         return self._pos
@@ -130,7 +524,7 @@ class GzipMembers(io.RawIOBase):
         target = offset if whence == io.SEEK_SET else self._pos + offset if whence == io.SEEK_CUR else None
         if target is None or target < self._pos:
             raise io.UnsupportedOperation("GzipMembers seeks forward only")
-        while self._pos < target and self.read(min(target - self._pos, self.CHUNK)):
+        while self._pos < target and self.read(min(target - self._pos, CHUNK)):
             pass
         return self._pos
 
@@ -140,7 +534,9 @@ class GzipMembers(io.RawIOBase):
                 error, self._error = self._error, None
                 self._done = True
                 raise error
-            data = self._raw.read(self.CHUNK)
+            data = self._raw.read(CHUNK if self._left is None else min(CHUNK, self._left))
+            if self._left is not None:
+                self._left -= len(data)
             if not data:
                 if self._in_member:
                     self._error = EOFError("compressed file ended before the end-of-stream marker was reached")
@@ -169,153 +565,3 @@ class GzipMembers(io.RawIOBase):
         self._buf = self._buf[n:]
         self._pos += n
         return n
-
-
-def _warcinfo_crawl(payload: bytes) -> str | None:
-    # Common Crawl's warcinfo names the crawl: "isPartOf: CC-MAIN-2020-34".
-    for line in payload.decode("utf-8", "replace").splitlines():
-        key, _, value = line.partition(":")
-        if key.strip().lower() == "ispartof":
-            return value.strip() or None
-    return None
-
-
-def _read_warc(path: str, fmt: str, stream: IO[bytes], max_bytes: int) -> Iterator[dict]:
-    crawl = None
-    skipped = 0
-    offset = 0
-    seen_any = False
-    try:
-        # auto_decode='all' undoes HTTP Content-Encoding (gzip, br) and chunked transfer coding.
-        for rec in ArchiveIterator(stream, parse_http=True, stream_detect=False, auto_decode="all"):
-            seen_any = True
-            offset = rec.stream_pos
-            rtype = rec.record_type
-            if rtype == WarcRecordType.warcinfo:
-                crawl = _warcinfo_crawl(rec.reader.read()) or crawl
-                skipped += 1
-                continue
-            if not (rtype & DOCUMENT_RECORD_TYPES):
-                skipped += 1
-                continue
-            headers = rec.headers
-            # wget writes the target URI in angle brackets.
-            url = (headers.get("WARC-Target-URI") or "").strip().strip("<>") or None
-            fields = {"url": url, "crawl": crawl, "fetch_date": headers.get("WARC-Date")}
-            length = rec.content_length
-            if length > max_bytes:
-                yield _error(path, fmt, offset, "too_large", payload_bytes=length, **fields)
-                continue
-            if rtype == WarcRecordType.conversion:
-                body = rec.reader.read()
-                try:
-                    text = body.decode("utf-8")
-                except UnicodeDecodeError:
-                    yield _error(path, fmt, offset, "invalid_utf8", payload_bytes=len(body), **fields)
-                    continue
-                yield _record(path, fmt, offset, text=text, payload_bytes=len(body), **fields)
-                continue
-            if rec.is_http:
-                status = rec.http_headers.status_code
-                if not 200 <= status < 300:
-                    yield _error(path, fmt, offset, "http_status_not_ok", payload_bytes=length, **fields)
-                    continue
-                ctype = (rec.http_content_type or "").lower()
-                charset = rec.http_charset
-            else:
-                ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
-                charset = None
-                if rtype == WarcRecordType.resource and ctype not in HTML_TYPES:
-                    # Crawler logs and metadata (wget's `metadata://` resources), not pages.
-                    skipped += 1
-                    continue
-            body = rec.reader.read()
-            if ctype and ctype not in HTML_TYPES:
-                yield _error(path, fmt, offset, "not_html", payload_bytes=len(body), **fields)
-                continue
-            if len(body) > max_bytes:  # Content-Encoding can inflate past the declared length
-                yield _error(path, fmt, offset, "too_large", payload_bytes=len(body), **fields)
-                continue
-            yield _record(path, fmt, offset, payload=body, charset=charset, payload_bytes=len(body), **fields)
-    except (KeyboardInterrupt, SystemExit, GeneratorExit):
-        raise
-    except BaseException as exc:  # noqa: BLE001 - FastWARC's Rust panics derive from BaseException
-        yield _error(path, fmt, offset, _stream_error_reason(exc), crawl=crawl)
-        seen_any = True
-    if not seen_any and skipped == 0:
-        yield _error(path, fmt, 0, "no_warc_records")
-    if skipped:
-        yield {"non_document_records": skipped, "source_file": path}
-
-
-def _read_jsonl(path: str, stream: IO[bytes], max_bytes: int) -> Iterator[dict]:
-    fmt = "jsonl"
-    line_no = -1
-    try:
-        for line_no, line in enumerate(stream):
-            if not line.strip():
-                continue
-            if len(line) > max_bytes:
-                yield _error(path, fmt, line_no, "too_large", payload_bytes=len(line))
-                continue
-            try:
-                obj = json.loads(line.decode("utf-8"))
-            except UnicodeDecodeError:
-                yield _error(path, fmt, line_no, "invalid_utf8", payload_bytes=len(line))
-                continue
-            except json.JSONDecodeError:
-                yield _error(path, fmt, line_no, "malformed_json", payload_bytes=len(line))
-                continue
-            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                yield _error(path, fmt, line_no, "missing_text", payload_bytes=len(line))
-                continue
-            yield _record(
-                path,
-                fmt,
-                line_no,
-                url=obj.get("url"),
-                crawl=obj.get("crawl") or obj.get("cc_segment"),
-                fetch_date=obj.get("date") or obj.get("fetch_date"),
-                text=obj["text"],
-                payload_bytes=len(line),
-            )
-    except (OSError, EOFError, zlib.error) as exc:
-        yield _error(path, fmt, line_no + 1, _stream_error_reason(exc))
-
-
-def _read_parquet(path: str, stream: IO[bytes], max_bytes: int) -> Iterator[dict]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    fmt = "parquet"
-    try:
-        pf = pq.ParquetFile(pa.BufferReader(stream.read()))
-    except (OSError, EOFError, pa.ArrowException) as exc:
-        yield _error(path, fmt, 0, "corrupt_parquet" if not isinstance(exc, EOFError) else "truncated_gzip")
-        return
-    names = set(pf.schema_arrow.names)
-    if "text" not in names:
-        yield _error(path, fmt, 0, "missing_text_column")
-        return
-    columns = [c for c in ("text", "url", "crawl", "date") if c in names]
-    row = 0
-    for batch in pf.iter_batches(columns=columns):
-        cols = batch.to_pydict()
-        for i in range(batch.num_rows):
-            text = cols["text"][i]
-            if not isinstance(text, str):
-                yield _error(path, fmt, row, "missing_text")
-            elif len(text) > max_bytes:
-                yield _error(path, fmt, row, "too_large", payload_bytes=len(text))
-            else:
-                yield _record(
-                    path,
-                    fmt,
-                    row,
-                    url=cols.get("url", [None] * batch.num_rows)[i],
-                    crawl=cols.get("crawl", [None] * batch.num_rows)[i],
-                    fetch_date=cols.get("date", [None] * batch.num_rows)[i],
-                    text=text,
-                    payload_bytes=len(text.encode("utf-8")),
-                )
-            row += 1

@@ -48,13 +48,13 @@ Beam options pass straight through, as for curate (`--runner DataflowRunner ...`
 
 from __future__ import annotations
 
-import apache_beam as beam
+import pyarrow.parquet as pq
 
-from thresher import __version__
 from thresher.contracts.recipe import Recipe
 from thresher.contracts.schema import READ_STAGE, Outcome, text_size
 from thresher.filters.registry import build_decider, load_recipe, parse_recipe
-from thresher.pipelines.transforms import OutcomeCounters, WriteRun, run_pipeline
+from thresher.pipelines.readers import row_groups_in
+from thresher.pipelines.transforms import RangeRun, RunOptions
 
 NAMESPACE = "thresher.refilter"
 # Stage kinds with nothing to re-decide, and why.
@@ -106,23 +106,26 @@ class Redecider:
         return Outcome("kept", None, None, doc, trace), unchecked
 
 
-class Redecide(beam.DoFn):
-    """Parquet row -> Outcome; the stage names it passed unchecked on the `unchecked` output."""
+class RefilterRanges:
+    """A range of curated Parquet (whole row groups) through a recipe's `decide`s (ProcessRanges'
+    processor)."""
 
-    def __init__(self, recipe: dict):
-        self.recipe_dict = recipe
+    def __init__(self, recipe: Recipe):
+        self.recipe_dict = recipe.to_dict()
+        self.stage_names = [READ_STAGE] + [s.name for s in recipe.stages if s.kind not in NO_DECISION]
 
-    def setup(self):
+    def setup(self) -> None:
         self.redecider = Redecider(parse_recipe(self.recipe_dict))
-        self.counters = OutcomeCounters(NAMESPACE)
 
-    def process(self, row):
-        outcome, unchecked = self.redecider.process(row)
-        self.counters.count(self.redecider.stage_names, outcome)
-        for name in unchecked:
-            self.counters.inc(f"{name}.{NO_SCORES_REASON}")
-            yield beam.pvalue.TaggedOutput("unchecked", name)
-        yield outcome
+    def outcomes(self, rng, fh, counts):
+        pf = pq.ParquetFile(fh)
+        groups = row_groups_in(pf.metadata, rng.start, rng.end)
+        for batch in pf.iter_batches(row_groups=groups) if groups else ():
+            for row in batch.to_pylist():
+                outcome, unchecked = self.redecider.process(row)
+                for name in unchecked:
+                    counts[f"unchecked:{name}"] += 1
+                yield outcome
 
 
 def skipped_stages(recipe: Recipe, unchecked: dict[str, int]) -> list[dict]:
@@ -147,26 +150,41 @@ def skipped_stages(recipe: Recipe, unchecked: dict[str, int]) -> list[dict]:
     return skipped
 
 
-def build_pipeline(p: beam.Pipeline, inputs: list[str], output: str, recipe: Recipe) -> None:
-    recipe_dict = recipe.to_dict()
-    stage_names = [READ_STAGE] + [s.name for s in recipe.stages if s.kind not in NO_DECISION]
+class _StatsExtra:
+    """stats.json's extra fields for a refilter run, from the ranges' counts."""
 
-    rows = p | "Patterns" >> beam.Create(inputs) | "ReadParquet" >> beam.io.ReadAllFromParquet()
-    decided = rows | "Redecide" >> beam.ParDo(Redecide(recipe_dict)).with_outputs("unchecked", main="outcomes")
-    unchecked = decided.unchecked | "CountUnchecked" >> beam.combiners.Count.PerElement()
-    extra = (
-        p
-        | "One" >> beam.Create([None])
-        | "Skipped"
-        >> beam.Map(
-            lambda _, counts: {"non_document_records": 0, "skipped_stages": skipped_stages(recipe, counts)},
-            beam.pvalue.AsDict(unchecked),
-        )
-    )
-    header = {"pipeline": "refilter", "thresher_version": __version__, "inputs": inputs, "recipe": recipe_dict}
-    decided.outcomes | "Write" >> WriteRun(output, stage_names, header, extra, recipe.exclusion_samples)
+    def __init__(self, recipe: Recipe):
+        self.recipe = recipe
+
+    def __call__(self, counts: dict) -> dict:
+        unchecked = {k.removeprefix("unchecked:"): v for k, v in counts.items() if k.startswith("unchecked:")}
+        return {"non_document_records": 0, "skipped_stages": skipped_stages(self.recipe, unchecked)}
 
 
-def run(inputs: list[str], output: str, recipe: Recipe | str, beam_args: list[str] | None = None) -> dict | None:
+def refiltering(
+    inputs: list[str], output: str, recipe: Recipe | str, run_options: RunOptions | None = None
+) -> RangeRun:
+    """The run that re-decides the curated Parquet `inputs` into the run folder `output`."""
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
-    return run_pipeline(lambda p: build_pipeline(p, inputs, output, recipe), output, beam_args)
+    return RangeRun(
+        "refilter",
+        RefilterRanges(recipe),
+        inputs,
+        output,
+        recipe.to_dict(),
+        NAMESPACE,
+        recipe.exclusion_samples,
+        _StatsExtra(recipe),
+        run_options,
+    )
+
+
+def run(
+    inputs: list[str],
+    output: str,
+    recipe: Recipe | str,
+    beam_args: list[str] | None = None,
+    run_options: RunOptions | None = None,
+) -> dict | None:
+    """Re-decide `inputs` into `output`; the stats.json it wrote (None for a Dataflow dry run)."""
+    return refiltering(inputs, output, recipe, run_options).run(beam_args)

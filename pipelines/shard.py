@@ -2,15 +2,16 @@
 
     thresher shard --input 'runs/x/curated/part-*.parquet' --tokenizer runs/x/tokenizer \\
         --output runs/x/shards --sequence-length 1024 --val-fraction 0.01 --seed 1234
-    # on 8 local processes: add --direct_running_mode=multi_processing --direct_num_workers=8
+    # on 8 local processes: add --workers 8
     # on Dataflow: add --runner DataflowRunner --project P --region R --temp_location gs://b/tmp
     #     (and the worker image), with gs:// paths for --input/--tokenizer/--output
 
 Shape of the pipeline (every step is keyed by hashes of document ids, never by arrival order, so
 the output is the same bytes whatever the runner, the number of workers or the bundle sizes):
 
-1. read `id`, `text`; tokenize in batches (the tokenizer is loaded once per DoFn instance), each
-   document followed by EOS;
+1. read `id`, `text` by input ranges (whole Parquet row groups, so one large file keeps every
+   worker busy; runs.py); tokenize in batches (the tokenizer is loaded once per DoFn instance),
+   each document followed by EOS;
 2. split by document: `val` if blake2b(id) mod 10,000 < val_fraction * 10,000 (`split_of`);
 3. pack: documents go to one of `packing_buckets` buckets per split by another hash of their id;
    in a bucket they are sorted by id, concatenated and cut into rows of sequence_length + 1
@@ -37,11 +38,23 @@ import math
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from thresher.contracts.shards import FORMAT, FORMAT_VERSION, MANIFEST_FILE, SPLITS, shard_path, shard_schema, split_of
 from thresher.pipelines.options import pipeline_options
+from thresher.pipelines.readers import row_groups_in
+from thresher.pipelines.runs import (
+    RANGES,
+    InputRange,
+    Progress,
+    RunFolder,
+    match_inputs,
+    plan,
+    range_bytes_for,
+    write_atomic,
+)
 from thresher.tokenizer.encode import EOS_TOKEN, DocumentEncoder, eos_token_from_config, pack_sequences, tokenizer_paths
 
 NAMESPACE = "thresher.shard"
@@ -91,14 +104,16 @@ def _write_bytes(path: str, data: bytes) -> None:
         f.write(data)
 
 
-class TokenizeDocuments(beam.DoFn):
-    """Batches of {id, text} -> ((split, bucket), (id, token bytes ending in EOS))."""
+class TokenizeRange(beam.DoFn):
+    """An input range of curated Parquet (whole row groups) -> ((split, bucket), (id, token bytes
+    ending in EOS)) per document; then the range's completion marker, which progress reads."""
 
-    def __init__(self, tokenizer: str, tokenizer_sha256: str, val_fraction: float, packing_buckets: int):
+    def __init__(self, tokenizer: str, tokenizer_sha256: str, val_fraction: float, packing_buckets: int, output: str):
         self.tokenizer = tokenizer
         self.tokenizer_sha256 = tokenizer_sha256
         self.val_fraction = val_fraction
         self.packing_buckets = packing_buckets
+        self.output = output
         self.kept = beam.metrics.Metrics.counter(NAMESPACE, "tokenize.kept")
         self.no_text = beam.metrics.Metrics.counter(NAMESPACE, "tokenize.dropped.no_text")
         self.no_id = beam.metrics.Metrics.counter(NAMESPACE, "tokenize.dropped.no_id")
@@ -109,7 +124,18 @@ class TokenizeDocuments(beam.DoFn):
         if self.encoder.sha256 != self.tokenizer_sha256:
             raise RuntimeError(f"{self.tokenizer} changed while the pipeline ran")
 
-    def process(self, batch):
+    def process(self, rng):
+        records = 0
+        with FileSystems.open(rng.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+            parquet = pq.ParquetFile(fh)
+            groups = row_groups_in(parquet.metadata, rng.start, rng.end)
+            for batch in parquet.iter_batches(TOKENIZE_BATCH, groups, columns=["id", "text"]) if groups else ():
+                records += batch.num_rows
+                yield from self._tokenize(batch.to_pylist())
+        marker = RunFolder(self.output).path(RANGES, f"{rng.key}.done.json")
+        write_atomic(marker, json.dumps({"records": records}).encode())
+
+    def _tokenize(self, batch: list[dict]):
         docs = []
         for doc in batch:
             if doc["id"] is None:
@@ -213,6 +239,7 @@ def _write_manifest(shards: list, header: dict, split_stats: dict, output: str) 
 def build_pipeline(
     pipeline: beam.Pipeline,
     inputs: str | list[str],
+    ranges: list[InputRange],
     tokenizer: str,
     output: str,
     sequence_length: int = DEFAULT_SEQUENCE_LENGTH,
@@ -222,8 +249,8 @@ def build_pipeline(
     packing_buckets: int = DEFAULT_PACKING_BUCKETS,
     source: str | None = None,
 ) -> None:
-    """Add the shard pipeline to `pipeline`. `rows_per_shard` defaults to SHARD_TOKENS // row
-    length; `source` (the manifest's name for the shard set) to the input patterns."""
+    """Add the shard pipeline over `ranges` of `inputs` to `pipeline`. `rows_per_shard` defaults to
+    SHARD_TOKENS // row length; `source` (the manifest's name for the shard set) to the inputs."""
     inputs = [inputs] if isinstance(inputs, str) else list(inputs)
     if sequence_length < 1:
         raise ValueError(f"sequence_length must be >= 1, got {sequence_length}")
@@ -262,10 +289,9 @@ def build_pipeline(
 
     tokenized = (
         pipeline
-        | "Patterns" >> beam.Create(inputs)
-        | "Read" >> beam.io.ReadAllFromParquet(columns=["id", "text"])
-        | "Batch" >> beam.BatchElements(max_batch_size=TOKENIZE_BATCH)
-        | "Tokenize" >> beam.ParDo(TokenizeDocuments(tokenizer, encoder.sha256, val_fraction, packing_buckets))
+        | "Ranges" >> beam.Create(ranges)
+        | "SpreadRanges" >> beam.Reshuffle()
+        | "Tokenize" >> beam.ParDo(TokenizeRange(tokenizer, encoder.sha256, val_fraction, packing_buckets, output))
     )
     packed = (
         tokenized
@@ -286,12 +312,25 @@ def build_pipeline(
     )
 
 
-def run(inputs: str | list[str], tokenizer: str, output: str, beam_args: list[str] | None = None, **kwargs) -> dict:
-    """Build and run the pipeline; returns the manifest it wrote. `kwargs` go to build_pipeline."""
+def run(
+    inputs: str | list[str], tokenizer: str, output: str, beam_args: list[str] | None = None, **kwargs
+) -> dict | None:
+    """Build and run the pipeline; the manifest it wrote (None for a Dataflow dry run, where
+    nothing is listed, read or written). `kwargs` go to build_pipeline."""
+    inputs = [inputs] if isinstance(inputs, str) else list(inputs)
     options = pipeline_options(beam_args)
-    with beam.Pipeline(options=options) as pipeline:
-        build_pipeline(pipeline, inputs, tokenizer, output, **kwargs)
-    with FileSystems.open(FileSystems.join(output, MANIFEST_FILE)) as f:
+    dry_run = bool(options.get_all_options().get("dry_run"))
+    files = [(pattern, 0) for pattern in inputs] if dry_run else match_inputs(inputs)
+    ranges = plan(files, range_bytes_for(sum(size for _, size in files)))
+    pipeline = beam.Pipeline(options=options)
+    build_pipeline(pipeline, inputs, ranges, tokenizer, output, **kwargs)
+    folder = RunFolder(output)
+    with Progress(folder, ranges, "shard"):
+        pipeline.run().wait_until_finish()
+    if dry_run:
+        return None
+    folder.finish(everything=True)
+    with FileSystems.open(folder.path(MANIFEST_FILE)) as f:
         manifest = json.load(f)
     print(summary(manifest, output))
     return manifest

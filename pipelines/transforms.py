@@ -1,38 +1,58 @@
-"""Composite transforms every thresher pipeline shares, and the run around them.
+"""The Beam side of a run (runs.py describes the folder it writes), shared by every pipeline:
 
-- `ReadRecords`: file patterns -> raw records (readers.py), plus the count of records that carry
-  no document (WARC requests, metadata);
-- `RunChain`: raw records -> `Outcome`s of a recipe's per-document stages (filters/chain.py);
-- `ExactDedup`: kept outcomes -> the survivor of each group of equal texts kept, the rest dropped;
-- `WriteRun`: outcomes -> a run folder: curated Parquet, errors, sampled exclusions, stats.json.
+    ranges | ProcessRanges(processor)      each input range read and processed once, or taken
+                                           from its completion marker when a relaunch finds one
+           | ExactDedup (when the recipe has it)   a join on small tuples (dedup key, id, sizes)
+           | WriteRun                      curated parts, exclusions, then stats.json, last
 
-Every element after reading is an `Outcome` (contracts/schema.py), kept or not. Counters are named
+A processor turns one input range into `Outcome`s (contracts/schema.py): curate's runs the recipe's
+chain on the range's records, refilter's re-decides stored scores. Counters are named
 `<stage>.<kept|dropped|errored>[.<reason>]` in the pipeline's namespace (contract 4), live on
-Dataflow; stats.json is the same numbers, from the same outcomes.
+Dataflow; stats.json holds the same numbers.
 """
 
 from __future__ import annotations
 
+import heapq
+import io
 import json
+import os
 import re
 import sys
+from collections import Counter
+from dataclasses import dataclass
 
 import apache_beam as beam
-from apache_beam.io import fileio
+import pyarrow as pa
+import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.runners.runner import PipelineState
 
-from thresher.contracts.funnel import Funnel, check_accounting, format_funnel, stats_document, summarize
-from thresher.contracts.schema import DOCUMENT_SCHEMA, Outcome, to_row
-from thresher.filters.chain import DocumentChain
-from thresher.filters.registry import parse_recipe
+from thresher import __version__
+from thresher.contracts.funnel import Funnel, stats_document, summarize
+from thresher.contracts.schema import DOCUMENT_FIELDS, DOCUMENT_SCHEMA, Outcome, to_row
 from thresher.pipelines.options import pipeline_options
-from thresher.pipelines.readers import read_records
+from thresher.pipelines.runs import (
+    RANGES,
+    STATS_FILE,
+    InputRange,
+    Progress,
+    RunFolder,
+    match_inputs,
+    plan,
+    range_bytes_for,
+    read_json,
+    write_atomic,
+)
 
-# Working fields of a document that are not part of what a run writes.
-_PRIVATE_FIELDS = ("payload_bytes", "payload", "charset")
+# What a range keeps of each kept document besides its row: the raw bytes it came from and the
+# text sizes entering each stage (the funnel's trace), flattened: chars, words, chars, words, ...
+WORK_SCHEMA = DOCUMENT_SCHEMA.append(pa.field("payload_bytes", pa.int64())).append(
+    pa.field("trace", pa.list_(pa.int64()))
+)
+_PUBLIC = set(DOCUMENT_FIELDS) | {"error_detail"}
 
 
 class OutcomeCounters:
@@ -55,78 +75,147 @@ class OutcomeCounters:
             self.inc(f"{outcome.stage}.{outcome.status}.{outcome.reason}")
 
 
-class _ReadFile(beam.DoFn):
-    NON_DOCUMENT = "non_document"
-
-    def __init__(self, max_record_bytes: int):
-        self.max_record_bytes = max_record_bytes
-
-    def process(self, readable_file):
-        path = readable_file.metadata.path
-        # Undecompressed bytes: the reader detects gzip itself, so it can tell a truncated
-        # gzip member from a broken record.
-        with readable_file.open(compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-            for rec in read_records(path, fh, self.max_record_bytes):
-                if "non_document_records" in rec:
-                    yield beam.pvalue.TaggedOutput(self.NON_DOCUMENT, rec["non_document_records"])
-                else:
-                    yield rec
+def document_json(doc: dict, **extra) -> str:
+    return json.dumps({k: v for k, v in doc.items() if k in _PUBLIC} | extra, ensure_ascii=False)
 
 
-class ReadRecords(beam.PTransform):
-    """File patterns -> (raw records, a singleton count of non-document records)."""
-
-    def __init__(self, patterns: list[str], max_record_bytes: int):
-        super().__init__()
-        self.patterns = patterns
-        self.max_record_bytes = max_record_bytes
-
-    def expand(self, pbegin):
-        read = (
-            pbegin
-            | "Patterns" >> beam.Create(self.patterns)
-            | "Match" >> fileio.MatchAll()
-            | "ReadMatches" >> fileio.ReadMatches()
-            | "ReadRecords"
-            >> beam.ParDo(_ReadFile(self.max_record_bytes)).with_outputs(_ReadFile.NON_DOCUMENT, main="records")
-        )
-        non_document = read[_ReadFile.NON_DOCUMENT] | "CountNonDocument" >> beam.CombineGlobally(sum)
-        return read.records, non_document
+def _error_json(outcome: Outcome) -> str:
+    doc = outcome.doc
+    fields = ("id", "url", "source_file", "source_offset", "source_length", "source_record_id", "payload_bytes")
+    return json.dumps(
+        {
+            "stage": outcome.stage,
+            "reason": outcome.reason,
+            **{k: doc.get(k) for k in fields},
+            "detail": doc.get("error_detail"),
+            "text_head": (doc.get("text") or "")[:500] or None,
+        },
+        ensure_ascii=False,
+    )
 
 
-class _Chain(beam.DoFn):
-    def __init__(self, recipe: dict, namespace: str):
-        self.recipe_dict = recipe
+class Samples:
+    """The `n` documents with the smallest ids per reason, in bounded memory."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.by_label: dict[str, list[tuple[str, str]]] = {}
+
+    def add(self, label: str, doc_id: str, line: str) -> None:
+        kept = self.by_label.setdefault(label, [])
+        kept.append((doc_id, line))
+        if len(kept) > 4 * self.n + 16:
+            kept[:] = heapq.nsmallest(self.n, kept)
+
+    def items(self) -> dict[str, list[tuple[str, str]]]:
+        return {label: heapq.nsmallest(self.n, kept) for label, kept in sorted(self.by_label.items())}
+
+
+def _open(path: str):
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def _write_parquet(path: str, rows: list[dict], schema: pa.Schema) -> None:
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), sink, compression="zstd")
+    write_atomic(path, sink.getvalue())
+
+
+class _ProcessRange(beam.DoFn):
+    SUMMARY, SAMPLES = "summary", "samples"
+
+    def __init__(self, processor, output: str, namespace: str, exclusion_samples: int):
+        self.processor = processor
+        self.output = output
         self.namespace = namespace
+        self.exclusion_samples = exclusion_samples
 
     def setup(self):
-        self.chain = DocumentChain(parse_recipe(self.recipe_dict))
+        self.processor.setup()
         self.counters = OutcomeCounters(self.namespace)
 
-    def process(self, record):
-        outcome = self.chain.process(record)
-        self.counters.count(self.chain.stage_names, outcome)
-        yield outcome
+    def process(self, rng: InputRange):
+        done = FileSystems.join(self.output, RANGES, f"{rng.key}.done.json")
+        kept_path = FileSystems.join(self.output, RANGES, f"{rng.key}.kept.parquet")
+        if FileSystems.exists(done):  # processed before a crash: read back, not redone
+            summary, kept = read_json(done), []
+            if summary["kept"]:
+                with _open(kept_path) as fh:
+                    columns = ["id", "source_offset", "dedup_key", "payload_bytes", "trace"]
+                    kept = pq.read_table(fh, columns=columns).to_pylist()
+        else:
+            summary, kept = self._process(rng, kept_path)
+            write_atomic(done, json.dumps(summary).encode())  # the range's completion marker, last
+        for row in kept:
+            trace = row["trace"]
+            yield (
+                row["dedup_key"],
+                (row["id"], row["source_offset"], rng.key, row["payload_bytes"], trace[-2], trace[-1]),
+            )
+        for label, items in summary.pop("samples").items():
+            for doc_id, line in items:
+                yield beam.pvalue.TaggedOutput(self.SAMPLES, (label, (doc_id, line)))
+        yield beam.pvalue.TaggedOutput(self.SUMMARY, summary)
+
+    def _process(self, rng: InputRange, kept_path: str) -> tuple[dict, list[dict]]:
+        stage_names = self.processor.stage_names
+        stage_index = {name: i for i, name in enumerate(stage_names)}
+        funnel, samples, counts = Funnel(), Samples(self.exclusion_samples), Counter()
+        kept, errors = [], []
+        with _open(rng.path) as fh:
+            for outcome in self.processor.outcomes(rng, fh, counts):
+                self.counters.count(stage_names, outcome)
+                counts["records"] += 1
+                funnel.add(summarize(outcome, stage_index))
+                if outcome.status == "kept":
+                    row = to_row(outcome.doc)
+                    row["payload_bytes"] = int(outcome.doc.get("payload_bytes") or 0)
+                    row["trace"] = [n for size in outcome.trace for n in size]
+                    kept.append(row)
+                elif outcome.status == "dropped":
+                    samples.add(outcome.label, outcome.doc["id"], document_json(outcome.doc))
+                else:
+                    errors.append(_error_json(outcome))
+        if kept:
+            _write_parquet(kept_path, kept, WORK_SCHEMA)
+        if errors:
+            path = FileSystems.join(self.output, "errors", f"part-{rng.key}.jsonl")
+            write_atomic(path, "".join(line + "\n" for line in errors).encode("utf-8"))
+        records = counts.pop("records", 0)
+        summary = {
+            "range": [rng.path, rng.start, rng.end],
+            "worker": os.getpid(),
+            "records": records,
+            "kept": len(kept),
+            "counts": dict(counts),
+            "funnel": funnel.to_cells(),
+            "samples": samples.items(),
+        }
+        return summary, kept
 
 
-class RunChain(beam.PTransform):
-    """Raw records -> one `Outcome` each, from the recipe's per-document stages."""
+class ProcessRanges(beam.PTransform):
+    """Input ranges -> (per kept document `(dedup key, (id, offset, range key, bytes, chars, words))`,
+    per range a summary (its funnel and counts), dropped samples `(label, (id, json))`)."""
 
-    def __init__(self, recipe: dict, namespace: str):
+    def __init__(self, processor, output: str, namespace: str, exclusion_samples: int):
         super().__init__()
-        self.recipe = recipe
-        self.namespace = namespace
+        self.fn = _ProcessRange(processor, output, namespace, exclusion_samples)
 
-    def expand(self, records):
-        return (
-            records
-            # Files are the unit of reading; spread their records over all workers.
-            | "Spread" >> beam.Reshuffle()
-            | "Filters" >> beam.ParDo(_Chain(self.recipe, self.namespace))
+    def expand(self, ranges):
+        done = (
+            ranges
+            # Ranges, not records, are shuffled: each worker reads its own.
+            | "SpreadRanges" >> beam.Reshuffle()
+            | "Process" >> beam.ParDo(self.fn).with_outputs(_ProcessRange.SUMMARY, _ProcessRange.SAMPLES, main="kept")
         )
+        return done.kept, done[_ProcessRange.SUMMARY], done[_ProcessRange.SAMPLES]
 
 
 class _KeepSurvivor(beam.DoFn):
+    """(dedup key, kept documents) -> per document its verdict, keyed by its range; the dedup
+    stage's funnel items on the `funnel` output."""
+
     def __init__(self, stage: str, namespace: str):
         self.stage = stage
         self.namespace = namespace
@@ -136,27 +225,24 @@ class _KeepSurvivor(beam.DoFn):
 
     def process(self, keyed):
         _, group = keyed
-        # Two passes over the (re-iterable) group so that a huge cluster is never held in memory.
-        survivor, size = None, 0
-        for outcome in group:
-            size += 1
-            if survivor is None or outcome.doc["id"] < survivor:
-                survivor = outcome.doc["id"]
-        self.counters.inc(f"{self.stage}.in", size)
-        for outcome in group:
-            trace = list(outcome.trace)
-            if outcome.doc["id"] == survivor:
-                outcome.doc["dedup_cluster_size"] = size
-                yield Outcome("kept", None, None, outcome.doc, trace + [trace[-1]])
+        group = list(group)  # small tuples: the copies of one text
+        survivor = min(group)
+        self.counters.inc(f"{self.stage}.in", len(group))
+        for doc in group:
+            doc_id, offset, key, nbytes, chars, words = doc
+            if doc == survivor:
+                yield key, (doc_id, offset, len(group), None)
+                yield beam.pvalue.TaggedOutput("funnel", ("kept", None, nbytes, chars, words))
             else:
                 self.counters.inc(f"{self.stage}.dropped.duplicate")
-                yield Outcome("dropped", self.stage, "duplicate", outcome.doc, trace)
+                yield key, (doc_id, offset, None, survivor[0])
+                yield beam.pvalue.TaggedOutput("funnel", ("dropped", "duplicate", nbytes, chars, words))
 
 
 class ExactDedup(beam.PTransform):
-    """Kept outcomes -> the document with the smallest id of each group of equal normalised texts
-    kept (with the group's size), the others dropped as `<stage>:duplicate`. A Beam join, so no
-    worker holds more than one group."""
+    """The document with the smallest id of each group of equal normalised texts is kept (with
+    the group's size), the others dropped as `<stage>:duplicate`. A join on small tuples: the
+    documents stay in their ranges' files."""
 
     def __init__(self, stage: str, namespace: str):
         super().__init__()
@@ -164,20 +250,81 @@ class ExactDedup(beam.PTransform):
         self.namespace = namespace
 
     def expand(self, kept):
-        return (
+        decided = (
             kept
-            | "KeyByText" >> beam.Map(lambda o: (o.doc["dedup_key"], o))
             | "GroupByText" >> beam.GroupByKey()
-            | "ExactDedup" >> beam.ParDo(_KeepSurvivor(self.stage, self.namespace))
+            | "ExactDedup"
+            >> beam.ParDo(_KeepSurvivor(self.stage, self.namespace))
+            .with_output_types(tuple[str, tuple])
+            .with_outputs("funnel", main="verdicts")
         )
+        return decided.verdicts, decided.funnel
 
 
-class _FunnelCombineFn(beam.CombineFn):
+class _WriteCurated(beam.DoFn):
+    """(range key, verdicts) -> curated/part-<range>.parquet (its kept documents, sorted by id);
+    samples of the dropped duplicates on the `samples` output."""
+
+    def __init__(self, output: str, dedup_stage: str | None, exclusion_samples: int):
+        self.output = output
+        self.dedup_stage = dedup_stage
+        self.exclusion_samples = exclusion_samples
+
+    def process(self, item):
+        key, verdicts = item
+        verdicts = {(doc_id, offset): (size, duplicate_of) for doc_id, offset, size, duplicate_of in verdicts}
+        with _open(FileSystems.join(self.output, RANGES, f"{key}.kept.parquet")) as fh:
+            rows = pq.read_table(fh).drop_columns(["payload_bytes", "trace"]).to_pylist()
+        kept, samples = [], Samples(self.exclusion_samples)
+        for row in rows:
+            size, duplicate_of = verdicts[(row["id"], row["source_offset"])]
+            if duplicate_of is None:
+                if self.dedup_stage:  # else the row keeps what it holds (refilter: its run's dedup)
+                    row["dedup_cluster_size"] = size
+                kept.append(row)
+            else:
+                doc = row | {"scores": dict(row["scores"])}
+                samples.add(f"{self.dedup_stage}:duplicate", row["id"], document_json(doc, duplicate_of=duplicate_of))
+        if kept:
+            kept.sort(key=lambda r: (r["id"], r["source_offset"]))
+            path = FileSystems.join(self.output, "curated", f"part-{key}.parquet")
+            _write_parquet(path, kept, DOCUMENT_SCHEMA)
+            yield path
+        for label, items in samples.items().items():
+            for sample in items:
+                yield beam.pvalue.TaggedOutput("samples", (label, sample))
+
+
+class _WriteExclusions(beam.DoFn):
+    """(label, [(id, json)]) -> exclusions/<stage>__<reason>.jsonl."""
+
+    def __init__(self, output: str):
+        self.output = output
+
+    def process(self, item):
+        label, samples = item
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", label.replace(":", "__"))
+        path = FileSystems.join(self.output, "exclusions", f"{name}.jsonl")
+        write_atomic(path, "".join(line + "\n" for _, line in sorted(samples)).encode("utf-8"))
+        yield path
+
+
+class _FunnelFn(beam.CombineFn):
+    """Ranges' partial funnels (`("cells", rows)`) and the dedup stage's documents
+    (`("stage", (status, reason, bytes, chars, words))`) -> the run's funnel."""
+
+    def __init__(self, dedup_index: int):
+        self.dedup_index = dedup_index
+
     def create_accumulator(self):
         return Funnel()
 
-    def add_input(self, funnel, summary):
-        return funnel.add(summary)
+    def add_input(self, funnel, item):
+        kind, value = item
+        if kind == "cells":
+            return funnel.merge(Funnel.from_cells(value))
+        status, reason, nbytes, chars, words = value
+        return funnel.add_stage(self.dedup_index, status, reason, nbytes, (chars, words))
 
     def merge_accumulators(self, funnels):
         funnels = iter(funnels)
@@ -190,131 +337,172 @@ class _FunnelCombineFn(beam.CombineFn):
         return funnel
 
 
-def _public(doc: dict) -> dict:
-    return {k: v for k, v in doc.items() if k not in _PRIVATE_FIELDS}
+def _sum_counts(counts) -> dict:
+    total: Counter = Counter()
+    for c in counts:
+        total.update(c)
+    return dict(total)
 
 
-def _error_json(outcome: Outcome) -> str:
-    doc = outcome.doc
-    return json.dumps(
-        {
-            "stage": outcome.stage,
-            "reason": outcome.reason,
-            "id": doc["id"],
-            "url": doc["url"],
-            "source_file": doc["source_file"],
-            "source_offset": doc["source_offset"],
-            "payload_bytes": doc.get("payload_bytes"),
-            "detail": doc.get("error_detail"),
-            "text_head": (doc.get("text") or "")[:500] or None,
-        },
-        ensure_ascii=False,
-    )
-
-
-class _WriteExclusions(beam.DoFn):
-    """(label, [(id, json)]) -> <output>/exclusions/<stage>__<reason>.jsonl."""
-
-    def __init__(self, output: str):
-        self.output = output
-
-    def process(self, item):
-        label, samples = item
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", label.replace(":", "__"))
-        path = FileSystems.join(self.output, "exclusions", f"{name}.jsonl")
-        with FileSystems.create(path) as fh:
-            for _, line in sorted(samples):
-                fh.write(line.encode("utf-8") + b"\n")
-        yield path
-
-
-def _stats_json(funnel: Funnel, extra: dict, stage_names: list[str], header: dict) -> str:
-    return json.dumps(stats_document(funnel, stage_names, {**header, **extra}), indent=2)
+def _write_stats(
+    funnel: Funnel,
+    counts: dict,
+    curated: list,
+    exclusions: list,
+    output: str,
+    stage_names: list[str],
+    header: dict,
+    extra,
+) -> str:
+    # `curated` and `exclusions` are side inputs to order this write after theirs: stats.json is last.
+    stats = stats_document(funnel, stage_names, {**header, **extra(counts)})
+    path = FileSystems.join(output, STATS_FILE)
+    write_atomic(path, (json.dumps(stats, indent=2) + "\n").encode("utf-8"))
+    return path
 
 
 class WriteRun(beam.PTransform):
-    """Outcomes -> a run folder (contract 1, 4):
-    curated/part-*.parquet   kept documents (DOCUMENT_SCHEMA)
-    stats.json               the funnel, after `header` and the singleton dict `extra`
-    exclusions/<stage>__<reason>.jsonl   up to `exclusion_samples` dropped documents per reason
-    errors/errors-*.jsonl    every errored record with its reason
-    """
+    """(verdicts by range, range summaries, dropped samples, dedup-stage funnel items) -> curated
+    parts, exclusions, and stats.json, written last."""
 
-    def __init__(self, output: str, stage_names: list[str], header: dict, extra, exclusion_samples: int):
+    def __init__(
+        self,
+        output: str,
+        stage_names: list[str],
+        header: dict,
+        extra,
+        exclusion_samples: int,
+        dedup_stage: str | None = None,
+    ):
         super().__init__()
         self.output = output
         self.stage_names = stage_names
         self.header = header
         self.extra = extra
         self.exclusion_samples = exclusion_samples
+        self.dedup_stage = dedup_stage
 
-    def expand(self, outcomes):
-        output = self.output
-        stage_index = {name: i for i, name in enumerate(self.stage_names)}
-        (
-            outcomes
-            | "Summary" >> beam.Map(summarize, stage_index)
-            | "Funnel" >> beam.CombineGlobally(_FunnelCombineFn())
-            | "StatsJson" >> beam.Map(_stats_json, beam.pvalue.AsSingleton(self.extra), self.stage_names, self.header)
-            | "WriteStats"
-            >> beam.io.WriteToText(
-                FileSystems.join(output, "stats"), file_name_suffix=".json", num_shards=1, shard_name_template=""
-            )
-        )
-        (
-            outcomes
-            | "Kept" >> beam.Filter(lambda o: o.status == "kept")
-            | "ToRow" >> beam.Map(lambda o: to_row(o.doc))
+    def expand(self, inputs):
+        verdicts, summaries, samples, dedup_funnel = inputs
+        written = (
+            verdicts
+            | "ByRange" >> beam.GroupByKey()
             | "WriteCurated"
-            >> beam.io.WriteToParquet(
-                FileSystems.join(output, "curated", "part"), DOCUMENT_SCHEMA, file_name_suffix=".parquet", codec="zstd"
+            >> beam.ParDo(_WriteCurated(self.output, self.dedup_stage, self.exclusion_samples)).with_outputs(
+                "samples", main="paths"
             )
         )
-        (
-            outcomes
-            | "Errored" >> beam.Filter(lambda o: o.status == "errored")
-            | "ErrorJson" >> beam.Map(_error_json)
-            | "WriteErrors"
-            >> beam.io.WriteToText(FileSystems.join(output, "errors", "errors"), file_name_suffix=".jsonl")
-        )
-        # Deterministic sample: the documents with the smallest ids per reason.
-        (
-            outcomes
-            | "Dropped" >> beam.Filter(lambda o: o.status == "dropped")
-            | "ByReason" >> beam.Map(lambda o: (o.label, (o.doc["id"], json.dumps(_public(o.doc), ensure_ascii=False))))
+        exclusions = (
+            (samples, written.samples)
+            | "AllSamples" >> beam.Flatten()
             | "SamplePerReason" >> beam.combiners.Top.SmallestPerKey(self.exclusion_samples)
-            | "WriteExclusions" >> beam.ParDo(_WriteExclusions(output))
+            | "WriteExclusions" >> beam.ParDo(_WriteExclusions(self.output))
+        )
+        funnel = (
+            (
+                summaries | "RangeFunnels" >> beam.Map(lambda s: ("cells", s["funnel"])),
+                dedup_funnel | "DedupFunnel" >> beam.Map(lambda item: ("stage", item)),
+            )
+            | "FunnelParts" >> beam.Flatten()
+            | "Funnel" >> beam.CombineGlobally(_FunnelFn(len(self.stage_names) - 1))
+        )
+        counts = (
+            summaries | "Counts" >> beam.Map(lambda s: s["counts"]) | "SumCounts" >> beam.CombineGlobally(_sum_counts)
+        )
+        funnel | "WriteStats" >> beam.Map(
+            _write_stats,
+            beam.pvalue.AsSingleton(counts),
+            beam.pvalue.AsList(written.paths),
+            beam.pvalue.AsList(exclusions),
+            self.output,
+            self.stage_names,
+            self.header,
+            self.extra,
         )
 
 
-def load_stats(run_dir: str) -> dict:
-    """A run's stats.json (a run folder or the file's path; any Beam FileSystems path)."""
-    path = run_dir if run_dir.endswith(".json") else FileSystems.join(run_dir, "stats.json")
-    with FileSystems.open(path) as fh:
-        return json.loads(fh.read().decode("utf-8"))
+@dataclass
+class RunOptions:
+    """How a run treats its output folder and input; the defaults are what a user wants."""
+
+    overwrite: bool = False  # replace another run's files in the output folder instead of refusing
+    range_bytes: int | None = None  # input range size; None: runs.range_bytes_for the input's size
+    keep_work: bool = False  # keep _work/ranges (each range's kept documents, marker, worker) after success
 
 
-def run_pipeline(build, output: str, beam_args: list[str] | None) -> dict | None:
-    """Build with `build(pipeline)`, run, and return the stats.json it wrote (None when there is none yet)."""
-    options = pipeline_options(beam_args)
-    p = beam.Pipeline(options=options)
-    build(p)
-    state = p.run().wait_until_finish()
-    # A Dataflow dry run (or a job left running) has no stats to read back yet.
-    if options.get_all_options().get("dry_run") or state != PipelineState.DONE:
-        return None
-    return load_stats(output)
+class RangeRun:
+    """One run of a range pipeline: `run(beam_args)` plans the input into ranges, checks the output
+    folder, builds and runs the pipeline and returns the stats.json it wrote (None for a Dataflow
+    dry run, where nothing is listed, read or written and each pattern stands for one file, or for
+    a job left running). `result` is Beam's PipelineResult afterwards (counters, the translated job)."""
 
+    def __init__(
+        self,
+        name: str,
+        processor,
+        inputs: list[str],
+        output: str,
+        recipe: dict,
+        namespace: str,
+        exclusion_samples: int,
+        stats_extra,
+        run_options: RunOptions | None = None,
+        dedup_stage: str | None = None,
+    ):
+        self.name = name
+        self.processor = processor
+        self.inputs = list(inputs)
+        self.output = output
+        self.recipe = recipe
+        self.namespace = namespace
+        self.exclusion_samples = exclusion_samples
+        self.stats_extra = stats_extra
+        self.options = run_options or RunOptions()
+        self.dedup_stage = dedup_stage
+        self.result = None
 
-def report(stats: dict, output: str) -> int:
-    """Print the funnel and where the outputs are; non-zero when the accounting does not add up."""
-    print(format_funnel(stats))
-    problems = check_accounting(stats)
-    for problem in problems:
-        print(f"ACCOUNTING ERROR: {problem}", file=sys.stderr)
-    print(f"\ncurated Parquet: {FileSystems.join(output, 'curated')}/part-*.parquet")
-    print(
-        f"stats: {FileSystems.join(output, 'stats.json')}  exclusions: {FileSystems.join(output, 'exclusions')}/  "
-        f"errors: {FileSystems.join(output, 'errors')}/"
-    )
-    return 1 if problems else 0
+    def build(self, p: beam.Pipeline, ranges: list[InputRange]) -> None:
+        stage_names = self.processor.stage_names + ([self.dedup_stage] if self.dedup_stage else [])
+        header = {"pipeline": self.name, "thresher_version": __version__, "inputs": self.inputs, "recipe": self.recipe}
+        kept, summaries, samples = (
+            p
+            | "Ranges" >> beam.Create(ranges)
+            | "Process" >> ProcessRanges(self.processor, self.output, self.namespace, self.exclusion_samples)
+        )
+        if self.dedup_stage:
+            verdicts, dedup_funnel = kept | "Dedup" >> ExactDedup(self.dedup_stage, self.namespace)
+        else:
+            verdicts = kept | "KeepAll" >> beam.Map(lambda kv: (kv[1][2], (kv[1][0], kv[1][1], None, None)))
+            dedup_funnel = p | "NoDedup" >> beam.Create([])
+        (verdicts, summaries, samples, dedup_funnel) | "Write" >> WriteRun(
+            self.output, stage_names, header, self.stats_extra, self.exclusion_samples, self.dedup_stage
+        )
+
+    def run(self, beam_args: list[str] | None = None) -> dict | None:
+        options = pipeline_options(beam_args)
+        dry_run = bool(options.get_all_options().get("dry_run"))
+        files = [(pattern, 0) for pattern in self.inputs] if dry_run else match_inputs(self.inputs)
+        range_bytes = self.options.range_bytes or range_bytes_for(sum(size for _, size in files))
+        ranges = plan(files, range_bytes)
+        folder = RunFolder(self.output)
+        identity = {
+            "pipeline": self.name,
+            "thresher_version": __version__,
+            "inputs": self.inputs,
+            "files": files,
+            "range_bytes": range_bytes,
+            "recipe": self.recipe,
+        }
+        if not dry_run and folder.prepare(identity, self.options.overwrite) == "complete":
+            print(f"{self.output} already holds this run, complete; nothing to do", file=sys.stderr)
+            return read_json(folder.path(STATS_FILE))
+        p = beam.Pipeline(options=options)
+        self.build(p, ranges)
+        with Progress(folder, ranges, self.name):
+            self.result = p.run()
+            state = self.result.wait_until_finish()
+        if dry_run or state != PipelineState.DONE:
+            return None
+        if not self.options.keep_work:
+            folder.finish()
+        return read_json(folder.path(STATS_FILE))

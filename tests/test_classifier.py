@@ -23,6 +23,7 @@ import pytest
 from thresher import classifier_training as classifier
 from thresher.cli import main as cli
 from thresher.contracts.files import ChecksumError, cached_path, fetch, file_sha256
+from thresher.contracts.schema import RawRecord
 from thresher.filters.chain import DocumentChain
 from thresher.filters.classifier import FastTextClassifierFilter, FastTextDomainFilter
 from thresher.filters.fasttext_model import load_fasttext, predict, train_supervised
@@ -39,8 +40,8 @@ def train_cli(*args: str) -> dict:
     return json.loads(Path(out).with_suffix(".json").read_text())
 
 
-def record(text: str | None = None, payload: bytes | None = None, offset: int = 0) -> dict:
-    return {"source_file": "test", "source_offset": offset, "text": text, "payload": payload, "charset": None}
+def record(text: str | None = None, payload: bytes | None = None, offset: int = 0) -> RawRecord:
+    return RawRecord("test", offset, None, "jsonl", id=f"test#{offset}", text=text, payload=payload)
 
 
 # --- metrics -----------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 import json
 
-import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.metrics.metric import MetricsFilter
@@ -10,9 +9,8 @@ from apache_beam.metrics.metric import MetricsFilter
 from thresher.cli import main as cli
 from thresher.demo.data import demo_articles, demo_foreign, plain_text
 from thresher.filters.registry import parse_recipe
-from thresher.pipelines.curate import NAMESPACE, build_pipeline, run
-from thresher.pipelines.options import pipeline_options
-from thresher.pipelines.transforms import load_stats
+from thresher.pipelines.curate import NAMESPACE, curation, run
+from thresher.pipelines.runs import load_stats
 
 FAST_RECIPE = parse_recipe(
     {
@@ -55,13 +53,11 @@ def test_counters_match_stats_json(tmp_path):
     docs = _docs()
     (tmp_path / "docs.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs) + "{broken\n")
     out = tmp_path / "run"
-    p = beam.Pipeline(options=pipeline_options([]))
-    build_pipeline(p, [str(tmp_path / "docs.jsonl")], str(out), FAST_RECIPE)
-    result = p.run()
-    result.wait_until_finish()
+    run = curation([str(tmp_path / "docs.jsonl")], str(out), FAST_RECIPE)
+    run.run()
     counters = {
         r.key.metric.name: r.committed
-        for r in result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
+        for r in run.result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))["counters"]
     }
     stats = load_stats(str(out))
     for stage in stats["stages"]:

@@ -3,6 +3,7 @@ what it claims to be (English articles that survive extraction, foreign pages fa
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tarfile
 from collections import Counter
@@ -27,9 +28,9 @@ from thresher.demo.data import (
 )
 from thresher.filters.dedup import dedup_key
 from thresher.filters.extract import ExtractionError, decode_html
-from thresher.pipelines.readers import read_records
+from thresher.pipelines.readers import RangeReader
 
-# What read_records yields per file: documents, errors by reason, non-document WARC records
+# What the reader yields per file: documents, errors by reason, non-document WARC records
 # (warcinfo + request and metadata per page).
 EXPECTED_READ = {
     "demo-crawl-00000.warc.gz": (22, {}, 45),
@@ -48,11 +49,11 @@ def built(tmp_path_factory):
     return out, build_demo_inputs(out), demo_manifest()
 
 
-def read(path: Path, max_record_bytes: int | None = None) -> list[dict]:
+def read(path: Path, max_record_bytes: int | None = None) -> tuple[list[dict], int]:
+    """The file's records as dicts, and how many WARC records it holds that carry no document."""
     with open(path, "rb") as fh:
-        if max_record_bytes is None:
-            return list(read_records(str(path), fh))
-        return list(read_records(str(path), fh, max_record_bytes=max_record_bytes))
+        reader = RangeReader(str(path), fh, **({"max_record_bytes": max_record_bytes} if max_record_bytes else {}))
+        return [dataclasses.asdict(r) for r in reader], reader.non_document_records
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +62,9 @@ def records(built):
     out, _, manifest = built
     result = {}
     for name in manifest["files"]:
-        recs = read(out / name, manifest["max_record_bytes"])
-        docs = [r for r in recs if "non_document_records" not in r and not r["error"]]
-        errors = Counter(r["error"] for r in recs if "non_document_records" not in r and r["error"])
-        skipped = sum(r.get("non_document_records", 0) for r in recs)
+        recs, skipped = read(out / name, manifest["max_record_bytes"])
+        docs = [r for r in recs if not r["error"]]
+        errors = Counter(r["error"] for r in recs if r["error"])
         result[name] = (docs, errors, skipped)
     return result
 
@@ -138,14 +138,14 @@ def test_broken_pages_fail_to_decode_with_their_reason(built, records):
 
 def test_oversized_page_is_too_large_for_the_readers_default_limit(built):
     out, _, _ = built
-    assert [r["error"] for r in read(out / "demo-broken.warc.gz") if r.get("error")].count("too_large") == 1
+    assert [r["error"] for r in read(out / "demo-broken.warc.gz")[0] if r.get("error")].count("too_large") == 1
 
 
 def test_size_limit_is_a_parameter(tmp_path):
     build_demo_inputs(tmp_path, max_record_bytes=100_000)
     broken = tmp_path / "demo-broken.warc.gz"
-    assert [r.get("error") for r in read(broken, 100_000)].count("too_large") == 1
-    assert [r.get("error") for r in read(broken)].count("too_large") == 0
+    assert [r.get("error") for r in read(broken, 100_000)[0]].count("too_large") == 1
+    assert [r.get("error") for r in read(broken)[0]].count("too_large") == 0
     assert broken.stat().st_size < 30_000
 
 

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from thresher.contracts.schema import RawRecord
 from thresher.filters.chain import DocumentChain
 from thresher.filters.pii import EMAIL_REPLACEMENT, IP_REPLACEMENT, IPV6_REPLACEMENT, PHONE_REPLACEMENT, PIIMasker
 from thresher.filters.registry import load_recipe, parse_recipe
@@ -158,9 +159,8 @@ def test_score_counts_each_kind_decide_keeps_and_the_call_sets_the_text():
 
 def test_a_recipe_stage_masks_the_kept_text_and_stores_the_counts():
     recipe = parse_recipe({"stages": [{"name": "extract", "kind": "extract"}, {"name": "pii", "kind": "pii"}]})
-    outcome = DocumentChain(recipe).process(
-        {"source_file": "x.jsonl", "source_offset": 0, "text": "Mail ann@shop.com or call +44 20 7946 0958."}
-    )
+    text = "Mail ann@shop.com or call +44 20 7946 0958."
+    outcome = DocumentChain(recipe).process(RawRecord("x.jsonl", 0, len(text), "jsonl", id="x", text=text))
     assert outcome.status == "kept"
     assert outcome.doc["text"] == f"Mail {EMAIL_REPLACEMENT[0]} or call {PHONE_REPLACEMENT[0]}."
     assert outcome.doc["scores"] == {"pii.emails": 1.0, "pii.ips": 0.0, "pii.phones": 1.0}

@@ -47,7 +47,7 @@ def corpus(tmp_path_factory):
     files = sorted(ADDRESSES.glob("*/*.txt"))
     if not files:
         pytest.skip(f"test data missing: {ADDRESSES} (the shared/data checkout beside the repo)")
-    docs = {document_id(str(f.relative_to(ADDRESSES)), 0): read_text(f) for f in files}
+    docs = {document_id(None, None, None, None, str(f.relative_to(ADDRESSES))): read_text(f) for f in files}
     ids = sorted(docs)
     root = tmp_path_factory.mktemp("corpus")
     (root / "curated").mkdir()

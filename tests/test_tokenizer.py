@@ -27,7 +27,7 @@ def speeches() -> list[tuple[str, str]]:
     if not SHAKESPEARE.exists():
         pytest.skip(f"test data missing: {SHAKESPEARE} (the shared/data checkout beside the repo)")
     texts = [t for t in SHAKESPEARE.read_text(encoding="utf-8").split("\n\n") if t.strip()]
-    return [(document_id("tiny-shakespeare/input.txt", i), t) for i, t in enumerate(texts)]
+    return [(document_id(None, None, None, None, f"tiny-shakespeare/input.txt#{i}"), t) for i, t in enumerate(texts)]
 
 
 @pytest.fixture(scope="module")

@@ -310,9 +310,10 @@ EXTRACT_CHOICES = ("trafilatura", "resiliparse", "cascade", "full")
 def iter_documents(patterns: Sequence[str], extract: str = "trafilatura") -> Iterator[tuple[str, str]]:
     """(source, text) for every document under `patterns` (globs): text files whole, HTML pages and
     crawl records through curate's own reader and extract stage; unreadable records are skipped."""
+    from thresher.contracts.schema import RawRecord, document_id
     from thresher.filters.chain import DocumentChain
     from thresher.filters.registry import parse_recipe
-    from thresher.pipelines.readers import read_records
+    from thresher.pipelines.readers import RangeReader
 
     chain = DocumentChain(
         parse_recipe({"name": "prepare", "stages": [{"name": "extract", "kind": "extract", "method": extract}]})
@@ -332,14 +333,16 @@ def iter_documents(patterns: Sequence[str], extract: str = "trafilatura") -> Ite
                     except UnicodeDecodeError:
                         yield path, data.decode("latin-1")  # older corpora (nltk's addresses); every byte decodes
                     continue
-                records = [{"source_file": path, "source_offset": 0, "payload": data}]
+                records = [
+                    RawRecord(path, 0, len(data), "html", id=document_id(None, None, None, data, path), payload=data)
+                ]
             else:
                 with open(path, "rb") as fh:
-                    records = [r for r in read_records(path, fh) if "non_document_records" not in r]
+                    records = list(RangeReader(path, fh))
             for rec in records:
                 outcome = chain.process(rec)
                 if outcome.status == "kept":
-                    yield f"{path}#{rec['source_offset']}", outcome.doc["text"]
+                    yield f"{path}#{rec.source_offset}", outcome.doc["text"]
 
 
 def chunk_text(text: str, words: int) -> list[str]:

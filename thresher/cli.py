@@ -42,6 +42,26 @@ def _workers(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace what the output folder holds (another run's files are refused without it)",
+    )
+    p.add_argument(
+        "--range-bytes",
+        type=int,
+        default=None,
+        help="split inputs into ranges of this many bytes (default: the input's size / 64, "
+        "1 to 64 MiB): the unit of work, of resume and of progress",
+    )
+    p.add_argument(
+        "--keep-work",
+        action="store_true",
+        help="keep _work/ranges after the run completes: each range's documents, marker and worker",
+    )
+
+
 def _lazy(module: str, function: str):
     """A verb's implementation, imported only when that verb runs (Beam and torch load slowly)."""
     return lambda args: getattr(importlib.import_module(module), function)(args)
@@ -56,6 +76,7 @@ def _curate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", required=True, help="run directory (local or gs://)")
     p.add_argument("--recipe", default=None, help="built-in recipe name or a recipe .yaml (default: fineweb)")
     _workers(p)
+    _run_options(p)
 
 
 def _stats_arguments(p: argparse.ArgumentParser) -> None:
@@ -72,6 +93,7 @@ def _refilter_arguments(p: argparse.ArgumentParser) -> None:
         help="built-in recipe name or a recipe .yaml; its stage names must match the input run's",
     )
     _workers(p)
+    _run_options(p)
 
 
 def _shard_arguments(p: argparse.ArgumentParser) -> None:
@@ -167,19 +189,25 @@ def _local_workers(args, beam_args: list[str]) -> list[str]:
     return beam_args + local_workers(args.workers, beam_args)
 
 
+def _options(args):
+    from thresher.pipelines.transforms import RunOptions
+
+    return RunOptions(overwrite=args.overwrite, range_bytes=args.range_bytes, keep_work=args.keep_work)
+
+
 def _curate(args, beam_args: list[str]) -> int:
     from thresher.pipelines import curate
-    from thresher.pipelines.transforms import report
+    from thresher.pipelines.runs import report
 
-    stats = curate.run(args.input, args.output, args.recipe, _local_workers(args, beam_args))
+    stats = curate.run(args.input, args.output, args.recipe, _local_workers(args, beam_args), _options(args))
     return 0 if stats is None else report(stats, args.output)
 
 
 def _refilter(args, beam_args: list[str]) -> int:
     from thresher.pipelines import refilter
-    from thresher.pipelines.transforms import report
+    from thresher.pipelines.runs import report
 
-    stats = refilter.run(args.input, args.output, args.recipe, _local_workers(args, beam_args))
+    stats = refilter.run(args.input, args.output, args.recipe, _local_workers(args, beam_args), _options(args))
     if stats is None:
         return 0
     for skipped in stats["skipped_stages"]:
@@ -199,7 +227,7 @@ def _stats(args) -> int:
     import json
 
     from thresher.contracts.funnel import check_accounting, format_funnel
-    from thresher.pipelines.transforms import load_stats
+    from thresher.pipelines.runs import load_stats
 
     stats = load_stats(args.run_dir)
     if args.json:
@@ -261,10 +289,17 @@ def main(argv: list[str] | None = None) -> int:
     args, beam_args = parser.parse_known_args(argv) if selected in BEAM_VERBS else (parser.parse_args(argv), None)
     # What the verb's code gets is its own options only (the trainer records them in checkpoints).
     tree = {name: vars(args).pop(name, None) for name in ("verb", "action", "run", "check")}
+    command = " ".join(filter(None, ["thresher", tree["verb"], tree["action"]]))
     problem = tree["check"](args) if tree["check"] else None
     if problem:
-        parser.error(f"{' '.join(filter(None, [tree['verb'], tree['action']]))}: {problem}")
-    return (tree["run"](args) if beam_args is None else tree["run"](args, beam_args)) or 0
+        parser.error(f"{command}: {problem}")
+    from thresher.contracts.errors import UsageError
+
+    try:
+        return (tree["run"](args) if beam_args is None else tree["run"](args, beam_args)) or 0
+    except UsageError as e:  # a mistake in what was asked for: one line; anything else is a bug
+        print(f"{command}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -20,17 +20,19 @@ document by `thresher shard`), the second, if any, is padding.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import heapq
 import json
 import math
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pyarrow.parquet as pq
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tqdm import tqdm
 
+from thresher.contracts.files import match_files, open_file
 from thresher.tokenizer.encode import EOS_TOKEN, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE
 
 # Llama (1 and 2) uses 32,000 tokens: a common size for a monolingual model, and ids fit uint16.
@@ -47,26 +49,26 @@ SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
 READ_BATCH_ROWS = 4096
 
 
-def expand_paths(paths: str | Sequence[str]) -> list[str]:
-    """A glob, a path, or a list of either, as a sorted list of existing files."""
-    patterns = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    files = sorted({f for pattern in patterns for f in glob.glob(str(pattern))})
-    if not files:
-        raise FileNotFoundError(f"no Parquet files match {patterns}")
-    return files
-
-
 def _rank(doc_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(doc_id.encode(), digest_size=8).digest(), "big")
 
 
 def _documents(files: Iterable[str]) -> Iterator[tuple[str, str]]:
-    for path in files:
-        parquet = pq.ParquetFile(path)
-        for batch in parquet.iter_batches(batch_size=READ_BATCH_ROWS, columns=["id", "text"]):
-            for doc_id, text in zip(batch.column("id").to_pylist(), batch.column("text").to_pylist(), strict=True):
-                if doc_id is not None and text:
-                    yield doc_id, text
+    """(id, text) of every document of the files (local or remote), with a progress bar over
+    their rows on a terminal."""
+    files = list(files)
+    rows = 0
+    for path in files:  # the footers only: how many rows there are to read
+        with open_file(path) as fh:
+            rows += pq.ParquetFile(fh).metadata.num_rows
+    with tqdm(total=rows, unit=" docs", desc="tokenizer: reading", file=sys.stderr, disable=None) as bar:
+        for path in files:
+            with open_file(path) as fh:
+                for batch in pq.ParquetFile(fh).iter_batches(batch_size=READ_BATCH_ROWS, columns=["id", "text"]):
+                    bar.update(batch.num_rows)
+                    for doc_id, text in zip(batch.column("id").to_pylist(), batch.column("text").to_pylist()):
+                        if doc_id is not None and text:
+                            yield doc_id, text
 
 
 def sample_documents(files: Iterable[str], max_documents: int | None, max_characters: int | None) -> list[str]:
@@ -139,7 +141,7 @@ def train_tokenizer(
     # The 256 byte symbols and the special tokens are part of the vocabulary.
     if vocab_size < 256 + len(special_tokens):
         raise ValueError(f"vocab_size {vocab_size} is smaller than 256 bytes + special tokens")
-    texts = sample_documents(expand_paths(paths), max_documents, max_characters)
+    texts = sample_documents(match_files(paths), max_documents, max_characters)
     if not texts:
         raise ValueError(
             f"no documents sampled from {paths}: none non-empty, or the first-ranked one is longer than max_characters"
@@ -151,7 +153,7 @@ def train_tokenizer(
         min_frequency=min_frequency,
         special_tokens=list(special_tokens),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
+        show_progress=sys.stderr.isatty(),  # tokenizers' own bar, on a terminal
     )
     tokenizer.train_from_iterator(texts, trainer=trainer, length=len(texts))
 

@@ -16,6 +16,7 @@ What the loader promises:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -23,8 +24,30 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from thresher.contracts.files import file_sha256
+from thresher.contracts.files import cache_dir, fetch, file_sha256, is_remote, open_file
 from thresher.contracts.shards import MANIFEST_FILE, check_manifest, tokens_type
+
+
+def local_shard_set(data_dir: str) -> str:
+    """A shard set's local folder: `data_dir` itself, or, for a remote one (gs://, s3://, https://),
+    a copy in the cache ($THRESHER_CACHE/shards/<sha256 of its manifest>/) made once: every shard
+    the manifest lists is downloaded and checked against the manifest's sha256 (a shard that does
+    not match is not kept: ChecksumError), and the manifest is written last."""
+    if not is_remote(data_dir):
+        return data_dir
+    base = data_dir.rstrip("/")
+    with open_file(f"{base}/{MANIFEST_FILE}") as fh:
+        raw = fh.read()
+    manifest = check_manifest(json.loads(raw), f"{base}/{MANIFEST_FILE}")
+    local = cache_dir() / "shards" / hashlib.sha256(raw).hexdigest()
+    if not (local / MANIFEST_FILE).is_file():
+        for split in manifest["splits"].values():
+            for shard in split["shards"]:
+                fetch(f"{base}/{shard['path']}", shard["sha256"], local / shard["path"])
+        tmp = local / f".{MANIFEST_FILE}.tmp"
+        tmp.write_bytes(raw)
+        tmp.replace(local / MANIFEST_FILE)
+    return str(local)
 
 
 def read_manifest(data_dir) -> dict:

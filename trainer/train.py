@@ -56,7 +56,7 @@ from thresher.trainer.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from thresher.trainer.data import BatchLoader, TokenShards
+from thresher.trainer.data import BatchLoader, TokenShards, local_shard_set
 from thresher.trainer.hf import config_from_hf, is_hf_folder, load_hf
 from thresher.trainer.log import MetricsLog, Progress
 from thresher.trainer.mixture import (
@@ -246,10 +246,11 @@ def open_data(args):
     """(train loader's sources, {source name: val split}, manifest, digest) for --data or --mix.
     With --data the one val split's name is None; `digest` identifies the shard set(s) for resume."""
     if args.data:
-        train = TokenShards(args.data, "train", verify=args.verify_data)
-        val = {None: TokenShards(args.data, "val", verify=args.verify_data)}
-        return train, val, train.manifest, file_sha256(Path(args.data) / "manifest.json")
-    sources = parse_mix(args.mix)
+        data = local_shard_set(args.data)
+        train = TokenShards(data, "train", verify=args.verify_data)
+        val = {None: TokenShards(data, "val", verify=args.verify_data)}
+        return train, val, train.manifest, file_sha256(Path(data) / "manifest.json")
+    sources = [dataclasses.replace(s, path=local_shard_set(s.path)) for s in parse_mix(args.mix)]
     manifests = read_manifests(sources)
     check_compatible(manifests)
     train = open_sources([s for s in sources if s.weight > 0], "train", args.verify_data)

@@ -317,7 +317,7 @@ def demo_manifest(max_record_bytes: int = DEMO_MAX_RECORD_BYTES, seed: int = DEM
      "expected": {"kept", "dropped": {stage kind: n}, "errored": {reason: n}}}
 
     `documents`, `errors` and `non_document_records` are what
-    `thresher.pipelines.readers.read_records(..., max_record_bytes)` yields for the file; each page
+    `thresher.pipelines.readers.RangeReader(..., max_record_bytes=...)` yields for the file; each page
     has `url`, `kind`, `title` (articles), `read` ("document" or the reader's error) and `expect`.
     """
     return _generate(max_record_bytes, seed)[1]
