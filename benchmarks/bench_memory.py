@@ -57,10 +57,17 @@ def member(url: str, body: bytes, rng: random.Random) -> bytes:
     """One response record, formatted by warcio, as one gzip member."""
     buf = io.BytesIO()
     writer = WARCWriter(buf, gzip=False, warc_version="1.1")
-    http = StatusAndHeaders("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(body)))],
-                            protocol="HTTP/1.1")
-    record = writer.create_warc_record(url, "response", payload=io.BytesIO(body), length=len(body), http_headers=http,
-                                       warc_headers_dict={"WARC-Record-ID": f"<urn:uuid:{uuid.UUID(int=rng.getrandbits(128))}>"})
+    http = StatusAndHeaders(
+        "200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(body)))], protocol="HTTP/1.1"
+    )
+    record = writer.create_warc_record(
+        url,
+        "response",
+        payload=io.BytesIO(body),
+        length=len(body),
+        http_headers=http,
+        warc_headers_dict={"WARC-Record-ID": f"<urn:uuid:{uuid.UUID(int=rng.getrandbits(128))}>"},
+    )
     writer.write_record(record)
     deflate = zlib.compressobj(1, zlib.DEFLATED, 31)
     return deflate.compress(buf.getvalue()) + deflate.flush()
@@ -121,22 +128,40 @@ def main() -> None:
         path = work / f"input-{mb}mb.warc.gz"
         started = time.perf_counter()
         records = write_input(path, mb * 1_000_000, html)
-        print(f"wrote {path} ({path.stat().st_size / 1e6:.0f} MB, {records:,} records) in "
-              f"{time.perf_counter() - started:.0f} s", flush=True)
-        cmd = [sys.executable, "-m", "thresher", "curate", "--input", str(path), "--output", str(work / f"run-{mb}mb"),
-               "--workers", str(args.workers), "--overwrite"]
+        print(
+            f"wrote {path} ({path.stat().st_size / 1e6:.0f} MB, {records:,} records) in "
+            f"{time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "thresher",
+            "curate",
+            "--input",
+            str(path),
+            "--output",
+            str(work / f"run-{mb}mb"),
+            "--workers",
+            str(args.workers),
+            "--overwrite",
+        ]
         wall, peak_sum, peak_one = measure(cmd)
         stats = json.loads((work / f"run-{mb}mb" / "stats.json").read_text())
         rows.append((mb, path.stat().st_size, records, stats["retained"]["docs"], wall, peak_sum, peak_one))
-        print(f"  curate: {wall:.0f} s, peak RSS {peak_sum / 2**30:.2f} GiB (largest process {peak_one / 2**30:.2f} GiB)",
-              flush=True)
+        print(
+            f"  curate: {wall:.0f} s, peak RSS {peak_sum / 2**30:.2f} GiB (largest process {peak_one / 2**30:.2f} GiB)",
+            flush=True,
+        )
         if not args.keep:
             path.unlink()
-    print(f"\n| input .warc.gz | records | kept | wall s | input MB/s | peak RSS, all processes | largest process |")
+    print("\n| input .warc.gz | records | kept | wall s | input MB/s | peak RSS, all processes | largest process |")
     print("|---|---|---|---|---|---|---|")
-    for mb, size, records, kept, wall, peak_sum, peak_one in rows:
-        print(f"| {size / 1e6:,.0f} MB | {records:,} | {kept:,} | {wall:.0f} | {size / 1e6 / wall:.2f} "
-              f"| {peak_sum / 2**30:.2f} GiB | {peak_one / 2**30:.2f} GiB |")
+    for _, size, records, kept, wall, peak_sum, peak_one in rows:
+        print(
+            f"| {size / 1e6:,.0f} MB | {records:,} | {kept:,} | {wall:.0f} | {size / 1e6 / wall:.2f} "
+            f"| {peak_sum / 2**30:.2f} GiB | {peak_one / 2**30:.2f} GiB |"
+        )
 
 
 if __name__ == "__main__":
