@@ -91,7 +91,8 @@ def write_input(path: Path, target_bytes: int, html: list[bytes], seed: int = 0)
 
 
 def measure(cmd: list[str]) -> tuple[float, int, int]:
-    """(wall seconds, peak RSS of the process tree summed, peak RSS of its largest process)."""
+    """(wall seconds, peak RSS of the process tree summed, peak RSS of its largest process): the
+    launcher (which runs Beam's runner and holds what crosses stages) and its worker processes."""
     start = time.perf_counter()
     proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak_sum = peak_one = 0

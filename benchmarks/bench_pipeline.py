@@ -1,6 +1,7 @@
 """End-to-end curation speed: `thresher curate` against datatrove 0.10.1, same chain, same WARC shards.
 
     python benchmarks/bench_pipeline.py [--workers 2] [--shards 4] [--repeats 3] [--limit N] [--readability]
+                                        [--copies K]
 
 Input: the trafilatura evaluation pages of ../shared/data (990 real pages, many languages, mostly
 German and English; `--readability` adds the 130 mozilla-readability test pages under Readability's
@@ -17,10 +18,16 @@ repetition -> Gopher quality -> C4 quality (no end-mark rule) -> FineWeb quality
   datatrove's (and FineWeb's) deduplicate=True; thresher calls trafilatura with deduplicate=False
   (filters/extract.py says why).
 - thresher: `pipelines.curate.run` in this process (the Beam FnApiRunner with --workers worker
-  processes, as `thresher demo` runs it) on a recipe made from filters/recipes/fineweb.yaml with
-  only those stages (no bad words, PII or dedup: datatrove's chain has none), twice: with
-  `method: trafilatura` (the same extractor: filter for filter) and `method: cascade` (thresher's
-  default extractor).
+  processes, each reading its own byte ranges of the input) on a recipe made from
+  filters/recipes/fineweb.yaml with only those stages (no bad words, PII or dedup: datatrove's
+  chain has none), twice: with `method: trafilatura` (the same extractor: filter for filter) and
+  `method: cascade` (thresher's default extractor); then the default recipe itself, whole (cascade,
+  bad words, PII, exact dedup), with --workers workers and with one, for how it scales.
+
+`--copies K` writes every page K times (each copy its own URL, `?copy=k`), for an input large
+enough that start-up is a small part of the run. datatrove's Trafilatura removes paragraphs it has
+seen before in the same process (deduplicate=True) and thresher's default recipe drops exact
+duplicates, so with copies the kept documents no longer compare: the agreement line is for K = 1.
 
 Each run is timed on the wall clock from the start of the pipeline to its last output file, start-up
 included (worker processes, model loading): what a user pays. The sides take turns within each of
@@ -141,8 +148,9 @@ def page_url(key: str) -> str:
     return key.replace(" ", "%20")
 
 
-def load_pages(limit: int | None, readability: bool) -> list[tuple[str, bytes]]:
-    """(url, HTML bytes) of every page, trafilatura-eval first, in evaldata.json order."""
+def load_pages(limit: int | None, readability: bool, copies: int = 1) -> list[tuple[str, bytes]]:
+    """(url, HTML bytes) of every page, trafilatura-eval first, in evaldata.json order; with
+    `copies`, the list that many times over, each copy's URLs with `?copy=k`."""
     pages = []
     for key, entry in json.loads((TRAFILATURA_EVAL / "evaldata.json").read_text()).items():
         path = next(
@@ -152,7 +160,10 @@ def load_pages(limit: int | None, readability: bool) -> list[tuple[str, bytes]]:
     if readability:
         for folder in sorted(p for p in READABILITY.iterdir() if p.is_dir()):
             pages.append((f"http://fakehost/{folder.name}/", gzip.decompress((folder / "source.html.gz").read_bytes())))
-    return pages[:limit]
+    pages = pages[:limit]
+    return pages + [
+        (f"{url}{'&' if '?' in url else '?'}copy={k}", body) for k in range(1, copies) for url, body in pages
+    ]
 
 
 def write_shards(pages: list[tuple[str, bytes]], folder: Path, shards: int) -> None:
@@ -170,7 +181,11 @@ def write_shards(pages: list[tuple[str, bytes]], folder: Path, shards: int) -> N
 
 
 def write_recipe(path: Path, method: str) -> None:
+    """fineweb.yaml cut to datatrove's chain, with the extractor `method`; `default`: fineweb.yaml whole."""
     recipe = yaml.safe_load((resources.files("thresher.filters") / "recipes" / "fineweb.yaml").read_text())
+    if method == "default":
+        path.write_text(yaml.safe_dump(recipe))
+        return
     stages = [stage for stage in recipe["stages"] if stage["kind"] in CHAIN_KINDS]
     if [stage["kind"] for stage in stages] != CHAIN_KINDS:
         raise SystemExit(f"fineweb.yaml no longer has the stages {CHAIN_KINDS} in this order")
@@ -216,7 +231,7 @@ def run_thresher(shard_dir: Path, out: Path, recipe: Path, workers: int) -> tupl
     # module, and Beam there would add its import time to that run.
     from thresher.pipelines import curate
 
-    beam_args = ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+    beam_args = ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"] if workers > 1 else []
     start = time.perf_counter()
     stats = curate.run([str(shard_dir / "*.warc.gz")], str(out), str(recipe), beam_args)
     seconds = time.perf_counter() - start
@@ -230,7 +245,7 @@ def timed_rounds(pages: list[tuple[str, bytes]], tmp: Path, args: argparse.Names
     """{(side, extractor): wall seconds of each round}, {(side, extractor): {url: text} kept in round 1}."""
     shard_dir = tmp / "warc"
     write_shards(pages, shard_dir, args.shards)
-    for method in ("trafilatura", "cascade"):
+    for method in ("trafilatura", "cascade", "default"):
         write_recipe(tmp / f"{method}.yaml", method)
     print(
         f"{len(pages)} pages, {sum(len(body) for _, body in pages) / 1e6:.1f} MB of HTML, in {args.shards} WARC "
@@ -239,19 +254,29 @@ def timed_rounds(pages: list[tuple[str, bytes]], tmp: Path, args: argparse.Names
         flush=True,
     )
     runs = {
-        ("datatrove", "trafilatura"): lambda out: run_datatrove(shard_dir, out, args.shards, args.workers),
-        ("thresher", "trafilatura"): lambda out: run_thresher(shard_dir, out, tmp / "trafilatura.yaml", args.workers),
-        ("thresher", "cascade"): lambda out: run_thresher(shard_dir, out, tmp / "cascade.yaml", args.workers),
+        ("datatrove", "trafilatura", args.workers): lambda out: run_datatrove(
+            shard_dir, out, args.shards, args.workers
+        ),
+        ("thresher", "trafilatura", args.workers): lambda out: run_thresher(
+            shard_dir, out, tmp / "trafilatura.yaml", args.workers
+        ),
+        ("thresher", "cascade", args.workers): lambda out: run_thresher(
+            shard_dir, out, tmp / "cascade.yaml", args.workers
+        ),
+        ("thresher", "default", args.workers): lambda out: run_thresher(
+            shard_dir, out, tmp / "default.yaml", args.workers
+        ),
+        ("thresher", "default", 1): lambda out: run_thresher(shard_dir, out, tmp / "default.yaml", 1),
     }
     seconds: dict = {key: [] for key in runs}
     kept: dict = {}
     for round_ in range(args.repeats):
-        for (side, extractor), run in runs.items():
-            took, docs = run(tmp / f"{side}-{extractor}-{round_}")
-            seconds[side, extractor].append(took)
-            same = kept.setdefault((side, extractor), docs) == docs
+        for (side, extractor, workers), run in runs.items():
+            took, docs = run(tmp / f"{side}-{extractor}-{workers}-{round_}")
+            seconds[side, extractor, workers].append(took)
+            same = kept.setdefault((side, extractor, workers), docs) == docs
             print(
-                f"round {round_ + 1}: {side} {extractor} {took:.1f} s, kept {len(docs)}"
+                f"round {round_ + 1}: {side} {extractor} ({workers} workers) {took:.1f} s, kept {len(docs)}"
                 f"{'' if same else ' (NOT the same documents as in round 1)'}",
                 flush=True,
             )
@@ -265,6 +290,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds; the table gives medians (default: 3)")
     parser.add_argument("--limit", type=int, default=None, help="use the first N pages only")
     parser.add_argument("--readability", action="store_true", help="add the 130 mozilla-readability pages")
+    parser.add_argument("--copies", type=int, default=1, help="write every page this many times (default: 1)")
     args = parser.parse_args()
     if not (TRAFILATURA_EVAL / "evaldata.json").exists():
         print(f"skipped: no {TRAFILATURA_EVAL / 'evaldata.json'} (see shared/data/MANIFEST.md)")
@@ -273,26 +299,31 @@ def main() -> None:
     # Multi-process workers relay a harmless start-up warning each ("No semi_persistent_directory").
     logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
 
-    pages = load_pages(args.limit, args.readability)
+    pages = load_pages(args.limit, args.readability, args.copies)
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         seconds, kept = timed_rounds(pages, Path(tmp), args)
 
     mb = sum(len(body) for _, body in pages) / 1e6
-    reference = seconds["datatrove", "trafilatura"]
+    reference = seconds["datatrove", "trafilatura", args.workers]
     print(
-        "\n| side | extractor | workers | input docs | kept docs | wall s (median) | docs/s | input MB/s "
+        "\n| side | recipe / extractor | workers | input docs | kept docs | wall s (median) | docs/s | input MB/s "
         "| speed vs datatrove | wall s, each round |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for (side, extractor), times in seconds.items():
+    for (side, extractor, workers), times in seconds.items():
         wall = statistics.median(times)
         ratio = statistics.median(r / t for r, t in zip(reference, times))
         print(
-            f"| {side} | {extractor} | {args.workers} | {len(pages)} | {len(kept[side, extractor])} | {wall:.1f} "
+            f"| {side} | {extractor} | {workers} | {len(pages)} | {len(kept[side, extractor, workers])} | {wall:.1f} "
             f"| {len(pages) / wall:.1f} | {mb / wall:.2f} | {ratio:.2f}x | {', '.join(f'{t:.1f}' for t in times)} |"
         )
+    one, many = seconds["thresher", "default", 1], seconds["thresher", "default", args.workers]
+    print(
+        f"\nthresher's default recipe, {args.workers} workers against 1: "
+        f"{statistics.median(a / b for a, b in zip(one, many)):.2f}x (median of the rounds' ratios)"
+    )
 
-    ours, theirs = kept["thresher", "trafilatura"], kept["datatrove", "trafilatura"]
+    ours, theirs = kept["thresher", "trafilatura", args.workers], kept["datatrove", "trafilatura", args.workers]
     both = ours.keys() & theirs.keys()
     same_text = sum(ours[url] == theirs[url] for url in both)
     print(

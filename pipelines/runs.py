@@ -44,11 +44,12 @@ RANGES = f"{WORK}/ranges"
 RUN_FILE = f"{WORK}/run.json"
 STATS_FILE = "stats.json"
 # Ranges: at least this many over the whole input when it is large enough (work for every worker,
-# progress in steps of at most 1/64), of 1 to 64 MiB (a Common Crawl WARC file of ~1.1 GB is ~20
-# ranges; per-range overhead stays under a second's worth of work).
+# progress in steps of at most 1/64), of 1 to 16 MiB: a worker holds one range's kept documents
+# and samples at a time (~0.1 GiB at 16 MiB of Common Crawl), and a Common Crawl WARC file of
+# ~1.1 GB is ~70 ranges, each some seconds of work against well under one of overhead.
 TARGET_RANGES = 64
 MIN_RANGE_BYTES = 1 << 20
-MAX_RANGE_BYTES = 64 << 20
+MAX_RANGE_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)

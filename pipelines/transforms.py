@@ -152,9 +152,11 @@ class _ProcessRange(beam.DoFn):
                 row["dedup_key"],
                 (row["id"], row["source_offset"], rng.key, row["payload_bytes"], trace[-2], trace[-1]),
             )
+        # Samples cross processes as references (id, the file that holds their JSON): the global
+        # choice per reason is made on small tuples, and only the winners are ever read.
         for label, items in summary.pop("samples").items():
-            for doc_id, line in items:
-                yield beam.pvalue.TaggedOutput(self.SAMPLES, (label, (doc_id, line)))
+            for doc_id, _ in items:
+                yield beam.pvalue.TaggedOutput(self.SAMPLES, (label, (doc_id, done)))
         yield beam.pvalue.TaggedOutput(self.SUMMARY, summary)
 
     def _process(self, rng: InputRange, kept_path: str) -> tuple[dict, list[dict]]:
@@ -196,7 +198,7 @@ class _ProcessRange(beam.DoFn):
 
 class ProcessRanges(beam.PTransform):
     """Input ranges -> (per kept document `(dedup key, (id, offset, range key, bytes, chars, words))`,
-    per range a summary (its funnel and counts), dropped samples `(label, (id, json))`)."""
+    per range a summary (its funnel and counts), dropped samples `(label, (id, file holding the JSON))`)."""
 
     def __init__(self, processor, output: str, namespace: str, exclusion_samples: int):
         super().__init__()
@@ -290,22 +292,28 @@ class _WriteCurated(beam.DoFn):
             path = FileSystems.join(self.output, "curated", f"part-{key}.parquet")
             _write_parquet(path, kept, DOCUMENT_SCHEMA)
             yield path
-        for label, items in samples.items().items():
-            for sample in items:
-                yield beam.pvalue.TaggedOutput("samples", (label, sample))
+        if samples.by_label:  # as for a range's drops: kept in a file, referenced by id
+            held = FileSystems.join(self.output, RANGES, f"{key}.dedup.json")
+            write_atomic(held, json.dumps({"samples": samples.items()}).encode())
+            for label, items in samples.items().items():
+                for doc_id, _ in items:
+                    yield beam.pvalue.TaggedOutput("samples", (label, (doc_id, held)))
 
 
 class _WriteExclusions(beam.DoFn):
-    """(label, [(id, json)]) -> exclusions/<stage>__<reason>.jsonl."""
+    """(label, [(id, file holding its JSON)]) -> exclusions/<stage>__<reason>.jsonl."""
 
     def __init__(self, output: str):
         self.output = output
 
     def process(self, item):
         label, samples = item
+        lines = {}
+        for held in {path for _, path in samples}:
+            lines.update((doc_id, line) for doc_id, line in read_json(held)["samples"].get(label, []))
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", label.replace(":", "__"))
         path = FileSystems.join(self.output, "exclusions", f"{name}.jsonl")
-        write_atomic(path, "".join(line + "\n" for _, line in sorted(samples)).encode("utf-8"))
+        write_atomic(path, "".join(lines[doc_id] + "\n" for doc_id, _ in sorted(samples)).encode("utf-8"))
         yield path
 
 
