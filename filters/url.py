@@ -26,15 +26,19 @@ list is matched against the whole URL as given; UT1 writes its entries without a
 
 from __future__ import annotations
 
+import hashlib
 import importlib.resources
+import os
 import re
 import tarfile
+import tempfile
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
 
+from thresher.contracts.files import cache_dir, file_sha256
 from thresher.contracts.recipe import Count
 from thresher.filters.base import Decision, DocumentFilter
 
@@ -46,7 +50,7 @@ def _normalize(text: str) -> str:
 
 
 class _Lists(NamedTuple):
-    domain_hashes: np.ndarray  # sorted hash() of each blocklisted domain's UTF-8 bytes
+    domain_hashes: np.ndarray  # sorted _key() of each blocklisted domain's UTF-8 bytes
     urls: frozenset[str]
     banned_words: frozenset[str]
     banned_subwords: tuple[str, ...]
@@ -57,20 +61,45 @@ def _asset(name: str):
     return importlib.resources.files("datatrove").joinpath("assets", name)
 
 
+def _key(line: bytes) -> int:
+    """A domain's 64-bit key: stable across processes (Python's hash() of bytes is salted per
+    process), so the sorted keys of the lists can be kept on disk between runs."""
+    return int.from_bytes(hashlib.blake2b(line, digest_size=8).digest(), "little", signed=True)
+
+
 def _hashed_lines(stream, chunk_size: int = 1 << 24) -> np.ndarray:
-    """hash() of every non-empty, non-comment line, read in chunks so that the lines never exist as
-    Python objects all at once."""
+    """_key() of every non-empty, non-comment line, sorted; read in chunks so that the lines never
+    exist as Python objects all at once."""
     arrays, rest = [], b""
     while True:
         chunk = stream.read(chunk_size)
         lines = (rest + chunk).split(b"\n")
         rest = lines.pop() if chunk else b""
         lines = [line for line in map(bytes.strip, lines) if line and not line.startswith(b"#")]
-        arrays.append(np.fromiter(map(hash, lines), dtype=np.int64, count=len(lines)))
+        arrays.append(np.fromiter(map(_key, lines), dtype=np.int64, count=len(lines)))
         if not chunk:
             hashes = np.concatenate(arrays)
             hashes.sort()
             return hashes
+
+
+def _domain_hashes(tar: tarfile.TarFile, asset_sha256: str) -> np.ndarray:
+    """The sorted domain keys, built once per list file and kept in the cache
+    ($THRESHER_CACHE/url-blocklist/): hashing 4.5 million domains takes seconds, loading them
+    milliseconds, and every worker process needs them. Built in memory when the cache is not
+    writable."""
+    path = cache_dir() / "url-blocklist" / f"{asset_sha256}.npy"
+    if path.is_file():
+        return np.load(path)
+    hashes = _hashed_lines(tar.extractfile("domains"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as tmp:
+            np.save(tmp, hashes)
+        os.replace(tmp.name, path)
+    except OSError:
+        pass
+    return hashes
 
 
 def _word_list(name: str) -> frozenset[str]:
@@ -81,8 +110,8 @@ def _word_list(name: str) -> frozenset[str]:
 
 @lru_cache(maxsize=1)
 def _lists() -> _Lists:
-    with _asset("url_filterblacklistsv0_3_0.tar.gz").open("rb") as raw, tarfile.open(fileobj=raw, mode="r:gz") as tar:
-        domain_hashes = _hashed_lines(tar.extractfile("domains"))
+    with importlib.resources.as_file(_asset("url_filterblacklistsv0_3_0.tar.gz")) as asset, tarfile.open(asset) as tar:
+        domain_hashes = _domain_hashes(tar, file_sha256(asset))
         url_lines = tar.extractfile("urls").read().decode("utf-8").splitlines()
     return _Lists(
         domain_hashes=domain_hashes,
@@ -104,7 +133,7 @@ def _tld_extractor():
 def _listed(hashes: np.ndarray, domain: str) -> bool:
     if not domain:
         return False
-    key = hash(domain.encode("utf-8"))
+    key = _key(domain.encode("utf-8"))
     i = int(np.searchsorted(hashes, key))
     return i < len(hashes) and int(hashes[i]) == key
 
