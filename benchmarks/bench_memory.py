@@ -1,6 +1,7 @@
 """Peak resident memory and speed of `thresher curate` as the input grows: the same ceiling at any size.
 
     python benchmarks/bench_memory.py [--sizes-mb 35,350,1100] [--workers 2] [--keep DIR]
+    python benchmarks/bench_memory.py --sizes-mb 1100 --workers 1,2     # how a run scales with workers
 
 Inputs are made at run time from ../shared/data's real HTML pages (trafilatura's evaluation pages
 and Mozilla Readability's test pages): one .warc.gz per size, written as Common Crawl writes them
@@ -9,7 +10,8 @@ zlib level 1, to write a gigabyte in a minute), every record with its own WARC-R
 each copy of a page gets its own sentence of words, so copies are not all exact duplicates of each
 other (1.1 GB is ~40,000 records, about one Common Crawl WARC file).
 
-Each size runs `thresher curate --workers N` (the default fineweb recipe) in a subprocess; the
+Each size runs `thresher curate --workers N` (the default fineweb recipe; each N of `--workers`,
+in turn, on the same file) in a subprocess; the
 resident memory of its whole process tree (the launcher, Beam's worker processes) is sampled every
 0.1 s and the peak of the sum is reported, with the peak of the largest single process, the wall
 time and the input's throughput.
@@ -118,7 +120,7 @@ def measure(cmd: list[str]) -> tuple[float, int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes-mb", default="35,350,1100", help="input sizes, MB of .warc.gz")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", default="2", help="worker counts to run each input with (default: 2)")
     parser.add_argument("--keep", default=None, help="folder to keep inputs and runs in (default: a temporary one)")
     args = parser.parse_args()
     work = Path(args.keep or tempfile.mkdtemp(prefix="thresher-memory-"))
@@ -129,38 +131,40 @@ def main() -> None:
         path = work / f"input-{mb}mb.warc.gz"
         started = time.perf_counter()
         records = write_input(path, mb * 1_000_000, html)
-        print(
-            f"wrote {path} ({path.stat().st_size / 1e6:.0f} MB, {records:,} records) in "
-            f"{time.perf_counter() - started:.0f} s",
-            flush=True,
-        )
-        cmd = [
-            sys.executable,
-            "-m",
-            "thresher",
-            "curate",
-            "--input",
-            str(path),
-            "--output",
-            str(work / f"run-{mb}mb"),
-            "--workers",
-            str(args.workers),
-            "--overwrite",
-        ]
-        wall, peak_sum, peak_one = measure(cmd)
-        stats = json.loads((work / f"run-{mb}mb" / "stats.json").read_text())
-        rows.append((mb, path.stat().st_size, records, stats["retained"]["docs"], wall, peak_sum, peak_one))
-        print(
-            f"  curate: {wall:.0f} s, peak RSS {peak_sum / 2**30:.2f} GiB (largest process {peak_one / 2**30:.2f} GiB)",
-            flush=True,
-        )
+        took = time.perf_counter() - started
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.0f} MB, {records:,} records) in {took:.0f} s", flush=True)
+        for workers in map(int, args.workers.split(",")):
+            run = work / f"run-{mb}mb-{workers}"
+            cmd = [
+                sys.executable,
+                "-m",
+                "thresher",
+                "curate",
+                "--input",
+                str(path),
+                "--output",
+                str(run),
+                "--workers",
+                str(workers),
+                "--overwrite",
+            ]
+            wall, peak_sum, peak_one = measure(cmd)
+            kept = json.loads((run / "stats.json").read_text())["retained"]["docs"]
+            rows.append((workers, path.stat().st_size, records, kept, wall, peak_sum, peak_one))
+            print(
+                f"  curate, {workers} workers: {wall:.0f} s, peak RSS {peak_sum / 2**30:.2f} GiB "
+                f"(largest process {peak_one / 2**30:.2f} GiB)",
+                flush=True,
+            )
         if not args.keep:
             path.unlink()
-    print("\n| input .warc.gz | records | kept | wall s | input MB/s | peak RSS, all processes | largest process |")
-    print("|---|---|---|---|---|---|---|")
-    for _, size, records, kept, wall, peak_sum, peak_one in rows:
+    print(
+        "\n| input .warc.gz | records | kept | workers | wall s | input MB/s | peak RSS, all processes | largest process |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for workers, size, records, kept, wall, peak_sum, peak_one in rows:
         print(
-            f"| {size / 1e6:,.0f} MB | {records:,} | {kept:,} | {wall:.0f} | {size / 1e6 / wall:.2f} "
+            f"| {size / 1e6:,.0f} MB | {records:,} | {kept:,} | {workers} | {wall:.0f} | {size / 1e6 / wall:.2f} "
             f"| {peak_sum / 2**30:.2f} GiB | {peak_one / 2**30:.2f} GiB |"
         )
 

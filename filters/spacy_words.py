@@ -1,7 +1,7 @@
 """Fast text splitting shared by the heuristic filters: words, lines, paragraphs, sentences.
 
 Words are the hot spot. datatrove's Gopher, C4 and FineWeb filters split English words with spaCy's
-blank English tokenizer (`spacy.blank("en")`, ~0.8 MB/s per core as datatrove calls it), and the
+blank English tokenizer (`spacy.blank("en")`, slow as datatrove calls it: BENCHMARKS.md), and the
 filters' signals (word counts, mean word length, share of words with a letter, stop words, n-gram
 repetition, sentences) depend on exactly which tokens come out: "world." is two tokens, "Mr." one,
 "don't" is "do" + "n't", "well-known" is "well" "-" "known", a URL stays whole. `split_words`
@@ -14,8 +14,8 @@ reproduces that tokenization in plain Python:
   and exception table (`spacy/lang/tokenizer_exceptions.py`, `spacy/lang/en/tokenizer_exceptions.py`)
   written out below;
 - chunks repeat (Zipf), so each chunk's tokens are cached: most chunks of web text are cache hits,
-  and a document then costs one `str.split` plus one dict lookup per chunk (~30 MB/s per core; ~14
-  MB/s from an empty cache).
+  and a document then costs one `str.split` plus one dict lookup per chunk (speeds, from an empty
+  cache and a warm one: BENCHMARKS.md, bench_filters.py).
 
 The tokens are spaCy's on every document of the parity corpus and on 20,000 random chunks made of
 the characters the rules care about (`tests/test_filter_parity.py`). The one known difference:

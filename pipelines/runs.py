@@ -235,13 +235,8 @@ class Progress:
                     seen.discard(key)
                     continue
                 bar.update(self.sizes.get(key, 0))
-            rate = bar.format_dict.get("rate")
             seconds = bar.format_dict.get("elapsed") or 0
-            bar.set_postfix_str(
-                f"{records:,} records, {records / seconds if seconds else 0:,.0f} rec/s"
-                if not rate
-                else f"{records:,} records, {records / seconds:,.0f} rec/s"
-            )
+            bar.set_postfix_str(f"{records:,} records, {records / seconds if seconds else 0:,.0f} rec/s")
             if stopping:
                 break
         bar.close()
