@@ -88,7 +88,8 @@ def build_unshuffled(
 
     (
         p
-        | beam.Create(ranges)
+        | beam.Create(files)
+        | beam.FlatMap(lambda file: plan([tuple(file)], range_bytes))
         | "SpreadRanges" >> beam.Reshuffle()
         | beam.ParDo(shard.TokenizeRange(tokenizer, encoder.sha256, val_fraction, packing_buckets, output))
         | beam.GroupByKey()
@@ -134,7 +135,7 @@ def main() -> None:
         inputs = [str(corpus / "*.parquet")]
         train_tokenizer(inputs, tmp / "tok", vocab_size=4096, max_characters=50_000_000)
         files = match_inputs(inputs)
-        ranges = plan(files, range_bytes_for(sum(size for _, size in files)))
+        range_bytes = range_bytes_for(sum(size for _, size in files))
         results: dict[str, list] = {"global shuffle (thresher shard)": [], "no global shuffle": []}
         for round_ in range(args.repeats):
             for name, builder in (
@@ -142,7 +143,7 @@ def main() -> None:
                 ("no global shuffle", build_unshuffled),
             ):
                 out = str(tmp / f"out-{round_}-{len(name)}")
-                seconds, peak = timed(lambda p, b=builder, o=out: b(p, inputs, ranges, str(tmp / "tok"), o), args)
+                seconds, peak = timed(lambda p, b=builder, o=out: b(p, inputs, files, range_bytes, str(tmp / "tok"), o), args)
                 results[name].append((seconds, peak))
                 print(f"round {round_ + 1}: {name}: {seconds:.1f} s, peak RSS {peak / 2**30:.2f} GiB", flush=True)
         manifest = json.loads(

@@ -27,6 +27,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from thresher.contracts.errors import UsageError
+
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
@@ -86,7 +88,7 @@ def open_file(path: str):
 
 def match_files(patterns: str | os.PathLike | list) -> list[str]:
     """Every file a glob, path, or list of either names, sorted; local or remote (Beam's
-    FileSystems). FileNotFoundError for a pattern that matches nothing."""
+    FileSystems). UsageError for a pattern that matches nothing."""
     found = set()
     for pattern in [patterns] if isinstance(patterns, (str, os.PathLike)) else patterns:
         pattern = os.fspath(pattern)
@@ -97,7 +99,7 @@ def match_files(patterns: str | os.PathLike | list) -> list[str]:
         else:
             matched = [p for p in glob.glob(pattern) if os.path.isfile(p)]
         if not matched:
-            raise FileNotFoundError(f"{pattern!r} matches no files")
+            raise UsageError(f"--input {pattern!r} matches no files")
         found.update(matched)
     return sorted(found)
 

@@ -88,15 +88,17 @@ def _domain_hashes(tar: tarfile.TarFile, asset_sha256: str) -> np.ndarray:
     ($THRESHER_CACHE/url-blocklist/): hashing 4.5 million domains takes seconds, loading them
     milliseconds, and every worker process needs them. Built in memory when the cache is not
     writable."""
-    path = cache_dir() / "url-blocklist" / f"{asset_sha256}.npy"
+    # The key function's version is in the name: another _key must not read these.
+    path = cache_dir() / "url-blocklist" / f"blake2b64-v1-{asset_sha256}.npy"
     if path.is_file():
         return np.load(path)
     hashes = _hashed_lines(tar.extractfile("domains"))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as tmp:
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy") as tmp:
             np.save(tmp, hashes)
-        os.replace(tmp.name, path)
+            tmp.flush()
+            os.link(tmp.name, path)  # the complete file under its name, or nothing
     except OSError:
         pass
     return hashes

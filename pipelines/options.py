@@ -21,7 +21,7 @@ def pipeline_options(beam_args: list[str] | None) -> PipelineOptions:
 
 
 def local_workers(workers: int | None, beam_args: list[str]) -> list[str]:
-    """Beam options for `--workers N` on a local runner: N worker processes (one runs in-process).
+    """Beam options for `--workers N` on a local runner: N worker processes (N = 1: in this process).
     Nothing when N is not given, when the user set Beam's own options, or on a remote runner
     (Dataflow sizes its pool with --num_workers / --max_num_workers)."""
     if workers is None or any(a.startswith(("--direct_num_workers", "--direct_running_mode")) for a in beam_args):

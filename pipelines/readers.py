@@ -201,14 +201,21 @@ class RangeReader:
         self.fh.seek(0)
         head = self.fh.read(2)
         self.fh.seek(self.start)
+        gzipped = head == b"\x1f\x8b"
+        if splittable(self.path) and gzipped != (fmt in ("warc", "wet")) and fmt != "parquet":
+            # Ranges were planned from the name, but the bytes say otherwise (a gzipped file named
+            # .jsonl, a plain one named .warc.gz): the first range reads the file whole.
+            if self.start > 0:
+                return
+            self.end = None
         if not head:
             yield self._error(fmt, 0, "empty_file", 0)
-        elif fmt in ("warc", "wet") and head == b"\x1f\x8b":
+        elif fmt in ("warc", "wet") and gzipped:
             yield from self._gzip_warc(fmt)
         elif fmt in ("warc", "wet"):
             yield from self._plain_warc(fmt)
         elif fmt == "jsonl":
-            yield from self._jsonl(head == b"\x1f\x8b")
+            yield from self._jsonl(gzipped)
         else:
             yield from self._parquet()
 
@@ -252,7 +259,7 @@ class RangeReader:
             length, data, size, error = inflate_member(window, pos, cap)
             if error == "corrupt_gzip" or (error is None and not data.startswith(b"WARC/")):
                 following = next_member(window, pos + 1)
-                span = (following if following is not None else pos + length) - pos
+                span = (following if following is not None else self.fh.seek(0, io.SEEK_END)) - pos
                 yield self._error(
                     fmt, pos, "corrupt_gzip", span, error_detail=f"bytes {pos}-{pos + span} of {self.name}"
                 )
@@ -266,11 +273,22 @@ class RangeReader:
             else:
                 yield from self._warc_records(fmt, io.BytesIO(data), pos, length)
             pos += length
+            if pos >= end and window.read_at(pos, 1) and not _starts_warc_member(window, pos):
+                # Damage that starts just past this range: the next range resynchronises after
+                # it, so this range, whose last member ends there, reports it.
+                following = next_member(window, pos + 1)
+                span = (following if following is not None else self.fh.seek(0, io.SEEK_END)) - pos
+                yield self._error(
+                    fmt, pos, "corrupt_gzip", span, error_detail=f"bytes {pos}-{pos + span} of {self.name}"
+                )
         self.position = end
 
     def _read_crawl(self, window: _Window) -> None:
-        _, data, _, error = inflate_member(window, 0, 1 << 16)
-        if error is None and data.startswith(b"WARC/"):
+        try:  # a bounded probe: the first member may be the whole file
+            data = zlib.decompressobj(wbits=31).decompress(window.read_at(0, 1 << 16), 1 << 16)
+        except zlib.error:
+            return
+        if data.startswith(b"WARC/"):
             fields = _warc_headers(data)
             if fields.get("WARC-Type") == "warcinfo":
                 self.crawl = _warcinfo_crawl(data.split(b"\r\n\r\n", 1)[-1])
@@ -284,16 +302,23 @@ class RangeReader:
         }
 
     def _plain_warc(self, fmt: str) -> Iterator[RawRecord]:
-        # No member boundaries to resynchronise on: one range, records addressed by stream offset;
-        # each record's length is known when the next one starts.
+        # No member boundaries: one range, records addressed by stream offset, each record's length
+        # known when the next one starts. A broken record costs the bytes up to the next line
+        # that starts a WARC header.
         pending: list[RawRecord] = []
-        for rec in self._warc_records(fmt, self.fh, 0, None):
-            if pending and pending[-1].source_offset != rec.source_offset:
-                for p in pending:
-                    p.source_length = rec.source_offset - p.source_offset
-                yield from pending
-                pending = []
-            pending.append(rec)
+        pos: int | None = 0
+        stream = _Reads(self.fh)
+        while pos is not None:
+            self.fh.seek(pos)
+            for rec in self._warc_records(fmt, stream, pos, None):
+                if pending and pending[-1].source_offset != rec.source_offset:
+                    for p in pending:
+                        p.source_length = rec.source_offset - p.source_offset
+                    yield from pending
+                    pending = []
+                pending.append(rec)
+            broken = pending[-1] if pending and pending[-1].error == "corrupt_record" else None
+            pos = _next_warc_header(self.fh, broken.source_offset + 1) if broken else None
         self.fh.seek(0, io.SEEK_END)
         for p in pending:
             p.source_length = self.fh.tell() - p.source_offset
@@ -307,16 +332,18 @@ class RangeReader:
             # auto_decode='all' undoes HTTP Content-Encoding (gzip, br) and chunked transfer coding.
             for rec in ArchiveIterator(stream, parse_http=True, stream_detect=False, auto_decode="all"):
                 seen = True
-                offset = base if length is not None else rec.stream_pos
+                offset = base if length is not None else rec.stream_pos  # FastWARC counts from the file start
                 record = self._warc_record(fmt, rec, offset, length)
                 if record is not None:
                     yield record
-        except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        except (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError):
             raise
-        except BaseException as exc:  # noqa: BLE001 - FastWARC's Rust panics derive from BaseException
+        except BaseException as exc:  # noqa: BLE001 - a parser's panic derives from BaseException
+            if getattr(stream, "failed", None) is not None:
+                raise  # the storage's fault, not the data's: the range fails and is retried, not marked done
             yield self._error(fmt, offset, "corrupt_record", length, error_detail=f"{type(exc).__name__}: {exc}"[:500])
             seen = True
-        if not seen and length is None:
+        if not seen and length is None and base == 0:
             yield self._error(fmt, 0, "no_warc_records", None)
         elif not seen:
             yield self._error(fmt, base, "corrupt_record", length, error_detail="no WARC record in the gzip member")
@@ -393,7 +420,7 @@ class RangeReader:
                 offset, pos = pos, pos + len(line)
                 if line.strip():
                     yield self._json_record(line, offset)
-        except (OSError, EOFError, zlib.error) as exc:
+        except (EOFError, zlib.error) as exc:  # an OSError is the storage's, not the data's: it propagates
             reason = "truncated_gzip" if isinstance(exc, EOFError) else "corrupt_gzip"
             yield self._error(fmt, pos, reason, None)
         self.position = self.end if self.end is not None else pos
@@ -410,8 +437,10 @@ class RangeReader:
             return self._error(fmt, offset, "malformed_json", length, payload_bytes=length)
         if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
             return self._error(fmt, offset, "missing_text", length, payload_bytes=length)
-        url, crawl = obj.get("url"), obj.get("crawl") or obj.get("cc_segment")
         text = obj["text"]
+        url, crawl = _string(obj.get("url")), _string(obj.get("crawl") or obj.get("cc_segment"))
+        if not _encodable(text, url, crawl):  # JSON's \ud800 escapes make lone surrogates
+            return self._error(fmt, offset, "invalid_utf8", length, payload_bytes=length)
         rec = RawRecord(
             source_file=self.path,
             source_offset=offset,
@@ -419,7 +448,7 @@ class RangeReader:
             source_format=fmt,
             url=url,
             crawl=crawl,
-            fetch_date=obj.get("date") or obj.get("fetch_date"),
+            fetch_date=_string(obj.get("date") or obj.get("fetch_date")),
             text=text,
             payload_bytes=length,
         )
@@ -465,8 +494,8 @@ class RangeReader:
             return self._error(fmt, row, "missing_text", None)
         if len(text) > self.max_bytes:
             return self._error(fmt, row, "too_large", None, payload_bytes=len(text))
-        url = cols["url"][j] if "url" in cols else None
-        crawl = cols["crawl"][j] if "crawl" in cols else None
+        url = _string(cols["url"][j]) if "url" in cols else None
+        crawl = _string(cols["crawl"][j]) if "crawl" in cols else None
         rec = RawRecord(
             source_file=self.path,
             source_offset=row,
@@ -474,12 +503,71 @@ class RangeReader:
             source_format=fmt,
             url=url,
             crawl=crawl,
-            fetch_date=cols["date"][j] if "date" in cols else None,
+            fetch_date=_string(cols["date"][j]) if "date" in cols else None,
             text=text,
             payload_bytes=len(text.encode("utf-8")),
         )
         rec.id = document_id(None, url, crawl, text, f"{self.name}#{row}")
         return rec
+
+
+def _string(value) -> str | None:
+    """A metadata field as the schema's string: numbers and dates (`"date": 20240101`, a timestamp
+    column) as their text."""
+    return value if value is None or isinstance(value, str) else str(value)
+
+
+def _encodable(*texts: str | None) -> bool:
+    try:
+        for text in texts:
+            (text or "").encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class _Reads(io.RawIOBase):
+    """A file, read through: remembers a read that failed, so that the storage's errors (which
+    FastWARC raises as OSError, as it does its own parse errors) are not taken for bad data."""
+
+    def __init__(self, fh: IO[bytes]):
+        self.fh = fh
+        self.failed: BaseException | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.fh.tell()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self.fh.seek(offset, whence)
+
+    def readinto(self, buf) -> int:
+        try:
+            data = self.fh.read(len(buf))
+        except BaseException as exc:
+            self.failed = exc
+            raise
+        buf[: len(data)] = data
+        return len(data)
+
+
+def _next_warc_header(fh: IO[bytes], pos: int) -> int | None:
+    """The first offset at or after `pos` where a line starts with `WARC/1.`, in a plain file."""
+    fh.seek(pos)
+    carry = b""
+    while chunk := fh.read(CHUNK):
+        buf = carry + chunk
+        i = buf.find(b"\nWARC/1.")
+        if i >= 0:
+            return pos - len(carry) + i + 1
+        carry = buf[-8:]
+        pos += len(chunk)
+    return None
 
 
 def _row_group_offset(row_group) -> int:
@@ -507,6 +595,8 @@ class GzipMembers(io.RawIOBase):
         self._inflate = zlib.decompressobj(wbits=31)
         self._in_member = False
         self._buf = b""
+        self._at = 0  # how much of _buf has been read
+        self._pending = b""  # compressed bytes not inflated yet
         self._pos = 0
         self._error: BaseException | None = None
         self._done = False
@@ -543,25 +633,31 @@ class GzipMembers(io.RawIOBase):
                 else:
                     self._done = True
                 continue
-            out = []
-            try:
-                while data:
-                    self._in_member = True
-                    out.append(self._inflate.decompress(data))
-                    if not self._inflate.eof:
-                        break
-                    # End of a member: the rest, if any, starts the next one.
-                    data = self._inflate.unused_data
+            self._pending = data
+            self._inflate_some()
+
+    def _inflate_some(self) -> None:
+        """At most CHUNK bytes of output from the compressed bytes pending: memory stays bounded
+        whatever the members inflate to."""
+        try:
+            while self._pending and not self._buf:
+                self._in_member = True
+                self._buf, self._at = self._inflate.decompress(self._pending, CHUNK), 0
+                self._pending = self._inflate.unconsumed_tail
+                if self._inflate.eof:  # the end of a member: the rest, if any, starts the next one
+                    self._pending = self._inflate.unused_data
                     self._inflate = zlib.decompressobj(wbits=31)
                     self._in_member = False
-            except zlib.error as exc:
-                self._error = exc
-            self._buf = b"".join(out)
+        except zlib.error as exc:
+            self._error, self._pending = exc, b""
 
     def readinto(self, buf) -> int:
-        self._fill()
-        n = min(len(buf), len(self._buf))
-        buf[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
+        if self._at >= len(self._buf):
+            self._buf, self._at = b"", 0
+            self._inflate_some()
+            self._fill()
+        n = min(len(buf), len(self._buf) - self._at)
+        buf[:n] = self._buf[self._at : self._at + n]
+        self._at += n
         self._pos += n
         return n

@@ -9,13 +9,13 @@ stripped). Nothing is extracted, identified or scored again: it costs a pass ove
 filters are built with `for_decide` where they have one (LanguageFilter: no fastText model).
 
 Outputs under --output, as curate writes them:
-  curated/part-*.parquet   the documents that pass (thresher.contracts.schema.DOCUMENT_SCHEMA), rows unchanged
+  curated/part-<range>.parquet  the documents that pass (thresher.contracts.schema.DOCUMENT_SCHEMA), rows unchanged
                            but for fields a stage's `decide` sets (a domain label)
   stats.json               the funnel (contract 4): `read`, then the re-applied stages; plus
                            `skipped_stages`. Its `bytes` are 0: the input is Parquet rows, not
                            crawl records, and no raw size is stored.
   exclusions/<stage>__<reason>.jsonl   up to `exclusion_samples` dropped documents per reason
-  errors/errors-*.jsonl    documents whose stored scores `decide` could not use
+  errors/part-<range>.jsonl  documents whose stored scores `decide` could not use
 
 Which stages are re-applied. A recipe stage reads the stored scores of the stage *with the same
 name*, so keep the names of the run that made the input. Every per-document filter is re-decided,

@@ -41,8 +41,11 @@ from thresher.pipelines.readers import plan_ranges
 
 WORK = "_work"
 RANGES = f"{WORK}/ranges"
+TMP = f"{WORK}/tmp"
 RUN_FILE = f"{WORK}/run.json"
+# What a run folder holds: --overwrite replaces these and refuses to touch anything else.
 STATS_FILE = "stats.json"
+RUN_ENTRIES = {"curated", "errors", "exclusions", STATS_FILE, WORK}
 # Ranges: at least this many over the whole input when it is large enough (work for every worker,
 # progress in steps of at most 1/64), of 1 to 16 MiB: a worker holds one range's kept documents
 # and samples at a time (~0.1 GiB at 16 MiB of Common Crawl), and a Common Crawl WARC file of
@@ -82,6 +85,9 @@ def match_inputs(patterns: list[str]) -> list[tuple[str, int]]:
         found = [m for m in result.metadata_list if not m.path.endswith("/")]
         if not found:
             raise UsageError(f"--input {pattern!r} matches no files")
+        zstd = [m.path for m in found if m.path.endswith(".zst")]
+        if zstd:
+            raise UsageError(f"--input {zstd[0]!r}: zstd-compressed inputs are not read yet; decompress them first")
         files.update((m.path, m.size_in_bytes) for m in found)
     return sorted(files.items())
 
@@ -90,14 +96,13 @@ def plan(files: list[tuple[str, int]], range_bytes: int) -> list[InputRange]:
     return [InputRange(path, start, end) for path, size in files for start, end in plan_ranges(path, size, range_bytes)]
 
 
-def write_atomic(path: str, data: bytes) -> None:
-    """`data` at `path`, all or nothing: written beside it under a temporary name, then renamed."""
-    folder, name = path.rsplit("/", 1) if "/" in path else (".", path)
-    tmp = FileSystems.join(folder, f".tmp-{uuid.uuid4().hex}-{name}")
+def write_atomic(path: str, data: bytes, tmp_folder: str) -> None:
+    """`data` at `path`, all or nothing: written in `tmp_folder` under a name of its own, then renamed
+    into place (a rename replaces, locally and in a bucket). A crash leaves nothing half-written
+    where a reader looks, only a file in `tmp_folder`."""
+    tmp = FileSystems.join(tmp_folder, f"{uuid.uuid4().hex}-{path.rstrip('/').rsplit('/', 1)[-1]}")
     with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
         fh.write(data)
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
     FileSystems.rename([tmp], [path])
 
 
@@ -143,29 +148,46 @@ class RunFolder:
     def path(self, *parts: str) -> str:
         return FileSystems.join(self.output, *parts)
 
+    def write(self, relative: str, data: bytes) -> str:
+        """`data` at `relative` in the folder, atomically (write_atomic, through _work/tmp)."""
+        path = self.path(relative)
+        write_atomic(path, data, self.path(TMP))
+        return path
+
     def prepare(self, identity: dict, overwrite: bool) -> str:
-        """`fresh`, `resume` or `complete`; UsageError when the folder holds another run's files
-        (unless `overwrite`, which empties it first) or cannot be written."""
+        """`fresh`, `resume` or `complete`. UsageError when the folder cannot be written, holds
+        another run (unless `overwrite`: its run entries are removed first), holds anything that is
+        not a run's (never removed), or holds an input."""
         identity = json.loads(json.dumps(identity))  # as run.json will hold it: lists, not tuples
         if "://" not in self.output and os.path.exists(self.output) and not os.path.isdir(self.output):
             raise UsageError(f"--output {self.output!r} is a file, not a folder")
-        existing = self._entries()
+        inside = [path for path, _ in identity["files"] if path.startswith(self.output + "/")]
+        if inside:
+            raise UsageError(
+                f"--input {inside[0]!r} lies inside --output {self.output!r}: choose another output folder"
+            )
+        existing = set(self._entries())
+        foreign = sorted(existing - RUN_ENTRIES)
+        if foreign:
+            raise UsageError(
+                f"--output {self.output!r} holds files that are not a thresher run's "
+                f"({', '.join(foreign[:3])}); choose another folder"
+            )
         if existing and not overwrite:
             try:
                 recorded = read_json(self.path(RUN_FILE))
-            except Exception:  # noqa: BLE001 - no readable run.json: not a thresher run of ours
+            except Exception:  # noqa: BLE001 - no readable run.json: a run's files, but not whose
                 recorded = None
             if recorded != identity:
-                what = "another run" if recorded is not None else "files that are not a thresher run"
                 raise UsageError(
-                    f"--output {self.output!r} holds {what} ({', '.join(sorted(existing)[:3])}...); "
+                    f"--output {self.output!r} holds another run ({', '.join(sorted(existing))}); "
                     "choose another folder, or pass --overwrite to replace it"
                 )
             return "complete" if FileSystems.exists(self.path(STATS_FILE)) else "resume"
         if existing:
-            FileSystems.delete([self.output])
+            FileSystems.delete([self.path(entry) for entry in sorted(existing)])
         try:
-            write_atomic(self.path(RUN_FILE), json.dumps(identity, indent=1).encode())
+            self.write(RUN_FILE, json.dumps(identity, indent=1).encode())
         except Exception as e:  # noqa: BLE001
             raise UsageError(f"cannot write to --output {self.output!r}: {e}") from None
         return "fresh"
@@ -178,11 +200,11 @@ class RunFolder:
         return [os.path.basename(m.path.rstrip("/")) for m in result.metadata_list]
 
     def finish(self, everything: bool = False) -> None:
-        """Remove the per-range work files of a complete run (its outputs hold the same); with
-        `everything`, the run's identity too (a shard set is described by its manifest)."""
-        work = self.path(WORK if everything else RANGES)
-        if FileSystems.exists(work):
-            FileSystems.delete([work])
+        """Remove the work files of a complete run (its outputs hold the same), and what a crash
+        left half-written; with `everything`, the run's identity too (a shard set is described by
+        its manifest)."""
+        work = [self.path(WORK)] if everything else [self.path(RANGES), self.path(TMP)]
+        FileSystems.delete([path for path in work if FileSystems.exists(path)])
 
 
 class Progress:

@@ -41,20 +41,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.runners.runner import PipelineState
 
 from thresher.contracts.shards import FORMAT, FORMAT_VERSION, MANIFEST_FILE, SPLITS, shard_path, shard_schema, split_of
 from thresher.pipelines.options import pipeline_options
 from thresher.pipelines.readers import row_groups_in
-from thresher.pipelines.runs import (
-    RANGES,
-    InputRange,
-    Progress,
-    RunFolder,
-    match_inputs,
-    plan,
-    range_bytes_for,
-    write_atomic,
-)
+from thresher.pipelines.runs import RANGES, Progress, RunFolder, match_inputs, plan, range_bytes_for
 from thresher.tokenizer.encode import EOS_TOKEN, DocumentEncoder, eos_token_from_config, pack_sequences, tokenizer_paths
 
 NAMESPACE = "thresher.shard"
@@ -132,8 +124,7 @@ class TokenizeRange(beam.DoFn):
             for batch in parquet.iter_batches(TOKENIZE_BATCH, groups, columns=["id", "text"]) if groups else ():
                 records += batch.num_rows
                 yield from self._tokenize(batch.to_pylist())
-        marker = RunFolder(self.output).path(RANGES, f"{rng.key}.done.json")
-        write_atomic(marker, json.dumps({"records": records}).encode())
+        RunFolder(self.output).write(f"{RANGES}/{rng.key}.done.json", json.dumps({"records": records}).encode())
 
     def _tokenize(self, batch: list[dict]):
         docs = []
@@ -233,13 +224,14 @@ def _write_manifest(shards: list, header: dict, split_stats: dict, output: str) 
             "shards": [{k: s[k] for k in ("path", "rows", "tokens", "sha256")} for s in entries],
         }
     manifest = {**header, "splits": splits}
-    _write_bytes(FileSystems.join(output, MANIFEST_FILE), (json.dumps(manifest, indent=2) + "\n").encode())
+    RunFolder(output).write(MANIFEST_FILE, (json.dumps(manifest, indent=2) + "\n").encode())  # last, atomically
 
 
 def build_pipeline(
     pipeline: beam.Pipeline,
     inputs: str | list[str],
-    ranges: list[InputRange],
+    files: list[tuple[str, int]],
+    range_bytes: int,
     tokenizer: str,
     output: str,
     sequence_length: int = DEFAULT_SEQUENCE_LENGTH,
@@ -289,7 +281,8 @@ def build_pipeline(
 
     tokenized = (
         pipeline
-        | "Ranges" >> beam.Create(ranges)
+        | "Files" >> beam.Create(files)
+        | "Ranges" >> beam.FlatMap(lambda file, size: plan([tuple(file)], size), range_bytes)
         | "SpreadRanges" >> beam.Reshuffle()
         | "Tokenize" >> beam.ParDo(TokenizeRange(tokenizer, encoder.sha256, val_fraction, packing_buckets, output))
     )
@@ -321,14 +314,20 @@ def run(
     options = pipeline_options(beam_args)
     dry_run = bool(options.get_all_options().get("dry_run"))
     files = [(pattern, 0) for pattern in inputs] if dry_run else match_inputs(inputs)
-    ranges = plan(files, range_bytes_for(sum(size for _, size in files)))
-    pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, inputs, ranges, tokenizer, output, **kwargs)
+    range_bytes = range_bytes_for(sum(size for _, size in files))
     folder = RunFolder(output)
-    with Progress(folder, ranges, "shard"):
-        pipeline.run().wait_until_finish()
+    if not dry_run and FileSystems.exists(folder.path(MANIFEST_FILE)):
+        # The manifest marks a complete shard set: an earlier one must not outlive the shards this
+        # run is about to overwrite, should it stop halfway.
+        FileSystems.delete([folder.path(MANIFEST_FILE)])
+    pipeline = beam.Pipeline(options=options)
+    build_pipeline(pipeline, inputs, files, range_bytes, tokenizer, output, **kwargs)
+    with Progress(folder, plan(files, range_bytes), "shard"):
+        state = pipeline.run().wait_until_finish()
     if dry_run:
         return None
+    if state != PipelineState.DONE:
+        raise RuntimeError(f"the shard pipeline ended {state}, not DONE: {output} holds no manifest")
     folder.finish(everything=True)
     with FileSystems.open(folder.path(MANIFEST_FILE)) as f:
         manifest = json.load(f)

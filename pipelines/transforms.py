@@ -44,7 +44,6 @@ from thresher.pipelines.runs import (
     plan,
     range_bytes_for,
     read_json,
-    write_atomic,
 )
 
 # What a range keeps of each kept document besides its row: the raw bytes it came from and the
@@ -73,6 +72,14 @@ class OutcomeCounters:
             self.inc(f"{name}.in")
         if outcome.status != "kept":
             self.inc(f"{outcome.stage}.{outcome.status}.{outcome.reason}")
+
+    def count_cells(self, stage_names: list[str], cells: list[list]) -> None:
+        """The same counts for a range read back from its marker (its funnel's cells)."""
+        for index, status, reason, docs, *_ in cells:
+            if status == "in":
+                self.inc(f"{stage_names[index]}.in", docs)
+            elif status != "kept":
+                self.inc(f"{stage_names[index]}.{status}.{reason}", docs)
 
 
 def document_json(doc: dict, **extra) -> str:
@@ -115,10 +122,10 @@ def _open(path: str):
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
-def _write_parquet(path: str, rows: list[dict], schema: pa.Schema) -> None:
+def _parquet(rows: list[dict], schema: pa.Schema) -> bytes:
     sink = io.BytesIO()
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), sink, compression="zstd")
-    write_atomic(path, sink.getvalue())
+    return sink.getvalue()
 
 
 class _ProcessRange(beam.DoFn):
@@ -133,30 +140,32 @@ class _ProcessRange(beam.DoFn):
     def setup(self):
         self.processor.setup()
         self.counters = OutcomeCounters(self.namespace)
+        self.folder = RunFolder(self.output)
 
     def process(self, rng: InputRange):
-        done = FileSystems.join(self.output, RANGES, f"{rng.key}.done.json")
-        kept_path = FileSystems.join(self.output, RANGES, f"{rng.key}.kept.parquet")
-        if FileSystems.exists(done):  # processed before a crash: read back, not redone
-            summary, kept = read_json(done), []
+        done = f"{RANGES}/{rng.key}.done.json"
+        kept_path = f"{RANGES}/{rng.key}.kept.parquet"
+        if FileSystems.exists(self.folder.path(done)):  # processed before a crash: read back, not redone
+            summary, kept = read_json(self.folder.path(done)), []
             if summary["kept"]:
-                with _open(kept_path) as fh:
+                with _open(self.folder.path(kept_path)) as fh:
                     columns = ["id", "source_offset", "dedup_key", "payload_bytes", "trace"]
                     kept = pq.read_table(fh, columns=columns).to_pylist()
+            self.counters.count_cells(self.processor.stage_names, summary["funnel"])
         else:
             summary, kept = self._process(rng, kept_path)
-            write_atomic(done, json.dumps(summary).encode())  # the range's completion marker, last
+            self.folder.write(done, json.dumps(summary).encode())  # the range's completion marker, last
         for row in kept:
             trace = row["trace"]
             yield (
                 row["dedup_key"],
                 (row["id"], row["source_offset"], rng.key, row["payload_bytes"], trace[-2], trace[-1]),
             )
-        # Samples cross processes as references (id, the file that holds their JSON): the global
-        # choice per reason is made on small tuples, and only the winners are ever read.
+        # Samples cross processes as references (id, the file that holds their JSON, its place
+        # there): the choice per reason is made on small tuples, and only the chosen are read.
         for label, items in summary.pop("samples").items():
-            for doc_id, _ in items:
-                yield beam.pvalue.TaggedOutput(self.SAMPLES, (label, (doc_id, done)))
+            for i, (doc_id, _) in enumerate(items):
+                yield beam.pvalue.TaggedOutput(self.SAMPLES, (label, (doc_id, self.folder.path(done), i)))
         yield beam.pvalue.TaggedOutput(self.SUMMARY, summary)
 
     def _process(self, rng: InputRange, kept_path: str) -> tuple[dict, list[dict]]:
@@ -179,10 +188,9 @@ class _ProcessRange(beam.DoFn):
                 else:
                     errors.append(_error_json(outcome))
         if kept:
-            _write_parquet(kept_path, kept, WORK_SCHEMA)
+            self.folder.write(kept_path, _parquet(kept, WORK_SCHEMA))
         if errors:
-            path = FileSystems.join(self.output, "errors", f"part-{rng.key}.jsonl")
-            write_atomic(path, "".join(line + "\n" for line in errors).encode("utf-8"))
+            self.folder.write(f"errors/part-{rng.key}.jsonl", "".join(line + "\n" for line in errors).encode("utf-8"))
         records = counts.pop("records", 0)
         summary = {
             "range": [rng.path, rng.start, rng.end],
@@ -272,6 +280,9 @@ class _WriteCurated(beam.DoFn):
         self.dedup_stage = dedup_stage
         self.exclusion_samples = exclusion_samples
 
+    def setup(self):
+        self.folder = RunFolder(self.output)
+
     def process(self, item):
         key, verdicts = item
         verdicts = {(doc_id, offset): (size, duplicate_of) for doc_id, offset, size, duplicate_of in verdicts}
@@ -289,32 +300,27 @@ class _WriteCurated(beam.DoFn):
                 samples.add(f"{self.dedup_stage}:duplicate", row["id"], document_json(doc, duplicate_of=duplicate_of))
         if kept:
             kept.sort(key=lambda r: (r["id"], r["source_offset"]))
-            path = FileSystems.join(self.output, "curated", f"part-{key}.parquet")
-            _write_parquet(path, kept, DOCUMENT_SCHEMA)
-            yield path
-        if samples.by_label:  # as for a range's drops: kept in a file, referenced by id
-            held = FileSystems.join(self.output, RANGES, f"{key}.dedup.json")
-            write_atomic(held, json.dumps({"samples": samples.items()}).encode())
+            yield self.folder.write(f"curated/part-{key}.parquet", _parquet(kept, DOCUMENT_SCHEMA))
+        if samples.by_label:  # as for a range's drops: kept in a file, referenced
+            held = self.folder.write(f"{RANGES}/{key}.dedup.json", json.dumps({"samples": samples.items()}).encode())
             for label, items in samples.items().items():
-                for doc_id, _ in items:
-                    yield beam.pvalue.TaggedOutput("samples", (label, (doc_id, held)))
+                for i, (doc_id, _) in enumerate(items):
+                    yield beam.pvalue.TaggedOutput("samples", (label, (doc_id, held, i)))
 
 
 class _WriteExclusions(beam.DoFn):
-    """(label, [(id, file holding its JSON)]) -> exclusions/<stage>__<reason>.jsonl."""
+    """(label, [(id, file holding its JSON, its place there)]) -> exclusions/<stage>__<reason>.jsonl,
+    sorted by id (then by file and place: ids repeat, e.g. identical JSONL lines)."""
 
     def __init__(self, output: str):
         self.output = output
 
     def process(self, item):
         label, samples = item
-        lines = {}
-        for held in {path for _, path in samples}:
-            lines.update((doc_id, line) for doc_id, line in read_json(held)["samples"].get(label, []))
+        held = {path: read_json(path)["samples"][label] for path in sorted({path for _, path, _ in samples})}
+        lines = [held[path][i][1] for _, path, i in sorted(samples)]
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", label.replace(":", "__"))
-        path = FileSystems.join(self.output, "exclusions", f"{name}.jsonl")
-        write_atomic(path, "".join(lines[doc_id] + "\n" for doc_id, _ in sorted(samples)).encode("utf-8"))
-        yield path
+        yield RunFolder(self.output).write(f"exclusions/{name}.jsonl", "".join(line + "\n" for line in lines).encode())
 
 
 class _FunnelFn(beam.CombineFn):
@@ -364,9 +370,7 @@ def _write_stats(
 ) -> str:
     # `curated` and `exclusions` are side inputs to order this write after theirs: stats.json is last.
     stats = stats_document(funnel, stage_names, {**header, **extra(counts)})
-    path = FileSystems.join(output, STATS_FILE)
-    write_atomic(path, (json.dumps(stats, indent=2) + "\n").encode("utf-8"))
-    return path
+    return RunFolder(output).write(STATS_FILE, (json.dumps(stats, indent=2) + "\n").encode("utf-8"))
 
 
 class WriteRun(beam.PTransform):
@@ -469,12 +473,14 @@ class RangeRun:
         self.dedup_stage = dedup_stage
         self.result = None
 
-    def build(self, p: beam.Pipeline, ranges: list[InputRange]) -> None:
+    def build(self, p: beam.Pipeline, files: list[tuple[str, int]], range_bytes: int) -> None:
         stage_names = self.processor.stage_names + ([self.dedup_stage] if self.dedup_stage else [])
         header = {"pipeline": self.name, "thresher_version": __version__, "inputs": self.inputs, "recipe": self.recipe}
         kept, summaries, samples = (
             p
-            | "Ranges" >> beam.Create(ranges)
+            | "Files" >> beam.Create(files)
+            # Ranges are made on the workers: a whole crawl's files fit in the job, their ranges may not.
+            | "Ranges" >> beam.FlatMap(lambda file, size: plan([tuple(file)], size), range_bytes)
             | "Process" >> ProcessRanges(self.processor, self.output, self.namespace, self.exclusion_samples)
         )
         if self.dedup_stage:
@@ -505,7 +511,7 @@ class RangeRun:
             print(f"{self.output} already holds this run, complete; nothing to do", file=sys.stderr)
             return read_json(folder.path(STATS_FILE))
         p = beam.Pipeline(options=options)
-        self.build(p, ranges)
+        self.build(p, files, range_bytes)
         with Progress(folder, ranges, self.name):
             self.result = p.run()
             state = self.result.wait_until_finish()

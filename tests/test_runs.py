@@ -1,6 +1,7 @@
 """Crawl-scale runs: ids that depend on the record alone, offsets that seek, ranges that cover every
 record once, resume after kill -9, refused stale output, clear errors, progress on a terminal."""
 
+import gzip
 import io
 import json
 import os
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -79,6 +81,69 @@ def test_every_record_reads_back_from_its_compressed_offset(tmp_path):
             assert record_id == rec.record_id
             assert rec.id == document_id(record_id, None, None, None, "")
             assert (warc.rec_headers.get_header("WARC-Target-URI") or "").strip("<>") == (rec.url or "")
+
+
+def _member_starts(data: bytes) -> list[int]:
+    starts, pos = [], 0
+    while pos < len(data):
+        inflate = zlib.decompressobj(wbits=31)
+        inflate.decompress(data[pos:])
+        starts.append(pos)
+        pos = len(data) - len(inflate.unused_data)
+    return starts
+
+
+def test_a_corrupt_member_costs_that_member_only_whatever_the_ranges(tmp_path):
+    path = _big_warc(tmp_path)
+    data = bytearray(path.read_bytes())
+    starts = _member_starts(bytes(data))
+    k = len(starts) // 2
+    for i in range(starts[k] + 20, starts[k] + 60):  # inside the deflate stream: the member does not inflate
+        data[i] ^= 0xFF
+    bad = tmp_path / "bad.warc.gz"
+    bad.write_bytes(bytes(data))
+    whole = _records(bad, 1 << 40)
+    errors = [r for r in whole if r.error == "corrupt_gzip"]
+    assert (
+        len(errors) == 1
+        and errors[0].source_offset == starts[k]
+        and errors[0].source_length == starts[k + 1] - starts[k]
+    )
+    assert len(whole) == len(_records(path, 1 << 40))  # the damaged member's record became its error
+    # ranges that end just before, at and just after the damaged member, and many others
+    sizes = [starts[k] - 1, starts[k], starts[k] + 1, starts[k - 1] + 1] + list(range(3000, 400_000, 39_119))
+    for range_bytes in sizes:
+        split = _records(bad, range_bytes)
+        assert [(r.id, r.source_offset, r.error) for r in split] == [(r.id, r.source_offset, r.error) for r in whole]
+
+
+def test_a_plain_warc_reads_on_after_a_broken_record(tmp_path):
+    data = _big_warc(tmp_path).read_bytes()
+    plain = b"".join(
+        zlib.decompress(data[a:b], 31) for a, b in zip(_member_starts(data), [*_member_starts(data)[1:], len(data)])
+    )
+    i = plain.find(b"WARC/1.", len(plain) // 2)
+    (tmp_path / "ok.warc").write_bytes(plain)
+    (tmp_path / "broken.warc").write_bytes(plain[:i] + b"WARX/9.9\r\ngarbage\r\n\r\n" + plain[i + 8 :])
+    ok, broken = _records(tmp_path / "ok.warc", 1 << 40), _records(tmp_path / "broken.warc", 1 << 40)
+    assert [r.error for r in broken].count("corrupt_record") == 1
+    assert {r.id for r in ok} - {r.id for r in broken} <= {r.id for r in ok if r.source_offset >= i - 100_000}
+    assert len(broken) >= len(ok) - 1  # one record lost at most, and counted
+
+
+def test_jsonl_fields_of_other_types_and_lone_surrogates(tmp_path):
+    path = tmp_path / "docs.jsonl"
+    path.write_text('{"text": "abc \\ud800"}\n{"text": "fine", "url": 123, "date": 20240101}\n')
+    first, second = _records(path, 1 << 40)
+    assert first.error == "invalid_utf8"
+    assert (second.error, second.url, second.fetch_date) == (None, "123", "20240101")
+
+
+def test_a_file_whose_bytes_are_not_what_its_name_says_is_read_once(tmp_path):
+    lines = b"".join(json.dumps({"text": f"document {i}"}).encode() + b"\n" for i in range(2000))
+    path = tmp_path / "docs.jsonl"  # gzipped, named as a plain JSONL file: no line boundaries to split at
+    path.write_bytes(gzip.compress(lines))
+    assert len(_records(path, 4096)) == 2000
 
 
 def test_ids_depend_on_the_record_not_on_the_path(tmp_path):
@@ -191,6 +256,7 @@ def test_the_same_command_on_a_complete_run_does_nothing(reference):
         (["--input", "/nowhere/*.warc.gz"], "--input '/nowhere/*.warc.gz' matches no files"),
         (["--output", "{file}/run"], "cannot write to --output"),
         (["--recipe", "{bad_recipe}"], "min_doc_words: Input should be a valid integer (got '50')"),
+        (["--recipie", "c4"], "unknown option --recipie (neither this command's nor a Beam PipelineOption)"),
     ],
 )
 def test_user_errors_stop_before_any_work_with_one_line(tmp_path, argv, message):
@@ -304,7 +370,19 @@ def test_remote_paths_from_crawl_to_training(testfs, tmp_path, monkeypatch):
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(json.dumps(TINY))
     assert (
-        cli(["curate", "--input", "testfs://crawl/*.warc.gz", "--output", "testfs://runs/r1", "--recipe", str(recipe)])
+        cli(
+            [
+                "curate",
+                "--input",
+                "testfs://crawl/*.warc.gz",
+                "--output",
+                "testfs://runs/r1",
+                "--recipe",
+                str(recipe),
+                "--workers",
+                "1",
+            ]
+        )
         == 0
     )
     assert (testfs / "runs" / "r1" / "stats.json").is_file() and not (
@@ -426,3 +504,36 @@ def _write_texts(tmp_path: Path) -> Path:
 
     texts = [f"document {i}: " + "the quick brown fox jumps over the lazy dog " * (i + 1) for i in range(50)]
     return write_curated(tmp_path / "docs.parquet", [str(i) for i in range(50)], texts)
+
+
+def test_overwrite_replaces_a_run_and_nothing_else(reference, tmp_path):
+    path, recipe, _ = reference
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("not a run")
+    inner = tmp_path / "holds-input"
+    inner.mkdir()
+    shutil.copy(path, inner / "input.warc.gz")
+    for out, src, message in [
+        (mine, path, "not a thresher run's (notes.txt)"),
+        (inner, inner / "input.warc.gz", "lies inside --output"),
+    ]:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "thresher",
+                "curate",
+                "--input",
+                str(src),
+                "--output",
+                str(out),
+                "--recipe",
+                str(recipe),
+                "--overwrite",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert (mine / "notes.txt").read_text() == "not a run" and (inner / "input.warc.gz").is_file()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # Flags renamed for consistency; still accepted, with a warning, for one release.
@@ -36,9 +37,9 @@ def _workers(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workers",
         type=int,
-        default=None,
-        help="local worker processes (DirectRunner; default: Beam's, one in-process worker); "
-        "on Dataflow use Beam's --num_workers / --max_num_workers",
+        default=os.cpu_count() or 1,
+        help="local worker processes (DirectRunner; default: one per core, %(default)s here; 1 runs in this "
+        "process); on Dataflow Beam's --num_workers / --max_num_workers size the pool",
     )
 
 
@@ -50,16 +51,23 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--range-bytes",
-        type=int,
+        type=_range_bytes,
         default=None,
-        help="split inputs into ranges of this many bytes (default: the input's size / 64, "
-        "1 to 64 MiB): the unit of work, of resume and of progress",
+        help="split inputs into ranges of this many bytes, at least 65536 (default: the input's size / 64, "
+        "1 to 16 MiB): the unit of work, of resume and of progress",
     )
     p.add_argument(
         "--keep-work",
         action="store_true",
         help="keep _work/ranges after the run completes: each range's documents, marker and worker",
     )
+
+
+def _range_bytes(value: str) -> int:
+    n = int(value)
+    if n < 1 << 16:  # smaller ranges cost more in per-range files than they save in balance
+        raise argparse.ArgumentTypeError(f"at least 65536 bytes, not {n}")
+    return n
 
 
 def _lazy(module: str, function: str):
@@ -151,7 +159,8 @@ VERBS = {
 
 
 def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
-    """The command tree; only the `selected` verb (every verb when None) gets its arguments."""
+    """The command tree; only the `selected` verb gets its arguments (every verb when None, no verb
+    when ""): `thresher --help` imports neither torch nor Beam."""
     parser = argparse.ArgumentParser(
         prog="thresher",
         description=__doc__.split("\n\n")[0],
@@ -180,12 +189,25 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
 
 
 def _local_workers(args, beam_args: list[str]) -> list[str]:
-    """Beam's arguments, with `--workers` translated; Beam's own INFO logging kept off the terminal."""
+    """Beam's arguments, with `--workers` translated; Beam's own INFO logging kept off the terminal.
+    An option that is neither the verb's nor Beam's is a typo (`--recipie`), not a Beam option to
+    drop with a log line: UsageError."""
     import logging
 
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from thresher.contracts.errors import UsageError
     from thresher.pipelines.options import local_workers
 
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    logging.getLogger("apache_beam.options.pipeline_options").setLevel(logging.ERROR)  # we say it, once
+    options = PipelineOptions(beam_args)
+    unknown = sorted(set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options()))
+    if unknown:
+        raise UsageError(
+            f"unknown option{'s' * (len(unknown) > 1)} {', '.join('--' + u for u in unknown)} "
+            "(neither this command's nor a Beam PipelineOption)"
+        )
     return beam_args + local_workers(args.workers, beam_args)
 
 
@@ -284,7 +306,7 @@ def _renamed(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = _renamed(sys.argv[1:] if argv is None else list(map(str, argv)))
-    selected = argv[0] if argv and argv[0] in VERBS else None
+    selected = argv[0] if argv and argv[0] in VERBS else ""
     parser = build_parser(selected)
     args, beam_args = parser.parse_known_args(argv) if selected in BEAM_VERBS else (parser.parse_args(argv), None)
     # What the verb's code gets is its own options only (the trainer records them in checkpoints).

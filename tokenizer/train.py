@@ -3,7 +3,7 @@
     thresher tokenizer train --input 'runs/x/curated/part-*.parquet' --output runs/x/tokenizer \\
         --vocab-size 32000
 
-Writes into `--out`:
+Writes into `--output`:
 - `tokenizer.json`: the `tokenizers` model (ByteLevel pre-tokenizer and decoder, BPE), loadable
   with `tokenizers.Tokenizer.from_file` and by `thresher shard`;
 - `tokenizer_config.json` and `special_tokens_map.json`: what

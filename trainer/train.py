@@ -46,7 +46,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from thresher.contracts.files import file_sha256
+from thresher.contracts.files import file_sha256, is_remote
 from thresher.trainer import parallel
 from thresher.trainer.checkpoint import (
     latest_checkpoint,
@@ -339,7 +339,14 @@ def run(args) -> int:
     metrics_path = out / "metrics.jsonl"
     out.mkdir(parents=True, exist_ok=True)
 
+    # A remote shard set is copied into the node's cache once: by local rank 0, the others waiting.
+    paths = [s.path for s in parse_mix(args.mix)] if args.mix else [args.data]
+    copier = world > 1 and any(is_remote(path) for path in paths)
+    if copier and local_rank != 0:
+        dist.barrier()
     train_data, val_sets, manifest, data_digest = open_data(args)
+    if copier and local_rank == 0:
+        dist.barrier()
     for name, val in val_sets.items():
         if len(val) < args.batch_size:
             raise SystemExit(
