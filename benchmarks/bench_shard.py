@@ -68,7 +68,8 @@ def write_corpus(folder: Path, copies: int) -> Path:
 def build_unshuffled(
     p,
     inputs,
-    ranges,
+    files,
+    range_bytes,
     tokenizer,
     output,
     sequence_length=1024,
@@ -143,7 +144,9 @@ def main() -> None:
                 ("no global shuffle", build_unshuffled),
             ):
                 out = str(tmp / f"out-{round_}-{len(name)}")
-                seconds, peak = timed(lambda p, b=builder, o=out: b(p, inputs, files, range_bytes, str(tmp / "tok"), o), args)
+                seconds, peak = timed(
+                    lambda p, b=builder, o=out: b(p, inputs, files, range_bytes, str(tmp / "tok"), o), args
+                )
                 results[name].append((seconds, peak))
                 print(f"round {round_ + 1}: {name}: {seconds:.1f} s, peak RSS {peak / 2**30:.2f} GiB", flush=True)
         manifest = json.loads(

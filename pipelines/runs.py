@@ -100,9 +100,15 @@ def write_atomic(path: str, data: bytes, tmp_folder: str) -> None:
     """`data` at `path`, all or nothing: written in `tmp_folder` under a name of its own, then renamed
     into place (a rename replaces, locally and in a bucket). A crash leaves nothing half-written
     where a reader looks, only a file in `tmp_folder`."""
-    tmp = FileSystems.join(tmp_folder, f"{uuid.uuid4().hex}-{path.rstrip('/').rsplit('/', 1)[-1]}")
+    folder, name = path.rstrip("/").rsplit("/", 1)
+    tmp = FileSystems.join(tmp_folder, f"{uuid.uuid4().hex}-{name}")
     with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
         fh.write(data)
+    if not FileSystems.exists(folder):  # a local rename does not make the folder (a bucket has none)
+        try:
+            FileSystems.mkdirs(folder)
+        except OSError:  # another worker made it first
+            pass
     FileSystems.rename([tmp], [path])
 
 
