@@ -228,15 +228,18 @@ class RangeReader:
         length: int | None,
         record_id: str | None = None,
         content: bytes | str | None = None,
+        crawl: str | None = None,
         **fields,
     ) -> RawRecord:
+        """A record of this file, with its id (contracts/schema.py document_id); `crawl` as the
+        record says, else the WARC file's warcinfo."""
         rec = RawRecord(
             source_file=self.path,
             source_offset=offset,
             source_length=length,
             source_format=fmt,
             record_id=record_id,
-            crawl=self.crawl,
+            crawl=crawl or self.crawl,
             **fields,
         )
         rec.id = document_id(record_id, rec.url, rec.crawl, content, f"{self.name}#{offset}")
@@ -441,19 +444,18 @@ class RangeReader:
         url, crawl = _string(obj.get("url")), _string(obj.get("crawl") or obj.get("cc_segment"))
         if not _encodable(text, url, crawl):  # JSON's \ud800 escapes make lone surrogates
             return self._error(fmt, offset, "invalid_utf8", length, payload_bytes=length)
-        rec = RawRecord(
-            source_file=self.path,
-            source_offset=offset,
-            source_length=length,
-            source_format=fmt,
+        fetch_date = _string(obj.get("date") or obj.get("fetch_date"))
+        return self._record(
+            fmt,
+            offset,
+            length,
+            content=text,
             url=url,
             crawl=crawl,
-            fetch_date=_string(obj.get("date") or obj.get("fetch_date")),
+            fetch_date=fetch_date,
             text=text,
             payload_bytes=length,
         )
-        rec.id = document_id(None, url, crawl, text, f"{self.name}#{offset}")
-        return rec
 
     # -- Parquet
 
@@ -496,19 +498,18 @@ class RangeReader:
             return self._error(fmt, row, "too_large", None, payload_bytes=len(text))
         url = _string(cols["url"][j]) if "url" in cols else None
         crawl = _string(cols["crawl"][j]) if "crawl" in cols else None
-        rec = RawRecord(
-            source_file=self.path,
-            source_offset=row,
-            source_length=None,
-            source_format=fmt,
+        fetch_date = _string(cols["date"][j]) if "date" in cols else None
+        return self._record(
+            fmt,
+            row,
+            None,
+            content=text,
             url=url,
             crawl=crawl,
-            fetch_date=_string(cols["date"][j]) if "date" in cols else None,
+            fetch_date=fetch_date,
             text=text,
             payload_bytes=len(text.encode("utf-8")),
         )
-        rec.id = document_id(None, url, crawl, text, f"{self.name}#{row}")
-        return rec
 
 
 def _string(value) -> str | None:

@@ -332,28 +332,7 @@ def test_a_single_file_is_read_by_every_worker(tmp_path):
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text(json.dumps(TINY))
     out = tmp_path / "run"
-    rc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "thresher",
-            "curate",
-            "--input",
-            str(path),
-            "--output",
-            str(out),
-            "--recipe",
-            str(recipe),
-            "--range-bytes",
-            "65536",
-            "--workers",
-            "2",
-            "--keep-work",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert rc.returncode == 0, rc.stderr
+    assert run_cli(path, out, recipe, "--workers", "2", "--keep-work") == 0
     pids = {json.loads(p.read_text())["worker"] for p in (out / "_work" / "ranges").glob("*.done.json")}
     assert len(pids) == 2
 
