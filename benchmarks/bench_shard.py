@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import statistics
 import tempfile
 import threading
@@ -130,6 +131,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)  # each worker's start-up warning, twice a run
     with tempfile.TemporaryDirectory(prefix="bench-shard-") as tmp:
         tmp = Path(tmp)
         corpus = write_corpus(tmp / "curated", args.copies)
