@@ -8,6 +8,7 @@ FROM apache/beam_python3.11_sdk:2.77.0 AS dataflow
 WORKDIR /opt/thresher
 COPY pyproject.toml README.md ./
 COPY thresher ./thresher
+COPY contracts ./contracts
 COPY filters ./filters
 COPY pipelines ./pipelines
 COPY tokenizer ./tokenizer

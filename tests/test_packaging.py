@@ -61,3 +61,11 @@ def test_wheel_carries_all_stages_recipes_and_demo_data(tmp_path):
     assert "thresher/filters/recipes/fineweb2/deu_Latn.yaml" in families
     assert families <= names, sorted(families - names)[:5]
     assert any(n.endswith("entry_points.txt") for n in names)
+
+
+def test_the_dockerfile_copies_every_package_folder():
+    # Docker cannot run here: this is the check that the image gets every folder the wheel is built from.
+    tomllib = pytest.importorskip("tomllib", reason="Python 3.11's tomllib")
+    folders = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].values())
+    copied = {line.split()[1] for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("COPY ")}
+    assert folders <= copied, folders - copied
