@@ -100,7 +100,7 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--init-from",
         default=None,
-        help="start from these weights instead of a random init: a thresher checkpoint (folder, checkpoints folder or run --out) "
+        help="start from these weights instead of a random init: a thresher checkpoint (folder, checkpoints folder or run --output) "
         "or a Hugging Face Llama folder; the shape comes from it; optimizer, schedule and data position start afresh",
     )
     p.add_argument(
@@ -356,7 +356,7 @@ def run(args) -> int:
     resume_from = latest_checkpoint(ckpt_dir)
     if resume_from is not None and not args.resume:
         raise SystemExit(
-            f"{out} already holds a run (checkpoint {resume_from.name}): pass --resume to continue it, or another --out"
+            f"{out} already holds a run (checkpoint {resume_from.name}): pass --resume to continue it, or another --output"
         )
     if resume_from is not None and args.init_from:
         # Resuming a continued run: its own checkpoint has the shape (the --init-from source may

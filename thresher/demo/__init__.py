@@ -12,6 +12,7 @@ and prints where every output is.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -140,6 +141,7 @@ def run_demo(out: Path, steps: int = DEMO_STEPS, workers: list[str] | None = Non
 
     t = _step(f"5/5 pretrain (tiny model, CPU, {steps} steps)")
     model_dir = out / "model"
+    shutil.rmtree(model_dir, ignore_errors=True)  # the demo trains afresh each time, like its first run
     rc = cli(["pretrain", *pretrain_argv(shard_dir, model_dir, steps)])
     if rc:
         raise SystemExit(f"pretraining failed with exit code {rc}")
