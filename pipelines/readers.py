@@ -176,8 +176,7 @@ def _warc_headers(head: bytes) -> dict[str, str]:
 class RangeReader:
     """The records of one byte range of one file (`fh`: the file opened, undecompressed, seekable).
 
-    Iterate for `RawRecord`s; `non_document_records` counts the records that carry no document and
-    `position` is how far into the file reading has got (for progress)."""
+    Iterate for `RawRecord`s; `non_document_records` counts the records that carry no document."""
 
     def __init__(
         self, path: str, fh: IO[bytes], start: int = 0, end: int | None = None, max_record_bytes: int = MAX_RECORD_BYTES
@@ -189,7 +188,6 @@ class RangeReader:
         self.end = end
         self.max_bytes = max_record_bytes
         self.non_document_records = 0
-        self.position = start
         self.crawl: str | None = None
 
     def __iter__(self) -> Iterator[RawRecord]:
@@ -257,8 +255,11 @@ class RangeReader:
             self._read_crawl(window)  # the warcinfo record is at the start of the file
         pos = self.start if self.start == 0 else next_member(window, self.start, self.end)
         cap = self.max_bytes + HEADER_ALLOWANCE
-        while pos is not None and pos < end and window.read_at(pos, 1):
-            self.position = pos
+        while pos is not None and window.read_at(pos, 1):
+            # Past the end, the next range's first good member begins; damage that starts past
+            # the end is this range's to report (the next range resynchronises after it).
+            if pos >= end and _starts_warc_member(window, pos):
+                break
             length, data, size, error = inflate_member(window, pos, cap)
             if error == "corrupt_gzip" or (error is None and not data.startswith(b"WARC/")):
                 following = next_member(window, pos + 1)
@@ -276,15 +277,6 @@ class RangeReader:
             else:
                 yield from self._warc_records(fmt, io.BytesIO(data), pos, length)
             pos += length
-            if pos >= end and window.read_at(pos, 1) and not _starts_warc_member(window, pos):
-                # Damage that starts just past this range: the next range resynchronises after
-                # it, so this range, whose last member ends there, reports it.
-                following = next_member(window, pos + 1)
-                span = (following if following is not None else self.fh.seek(0, io.SEEK_END)) - pos
-                yield self._error(
-                    fmt, pos, "corrupt_gzip", span, error_detail=f"bytes {pos}-{pos + span} of {self.name}"
-                )
-        self.position = end
 
     def _read_crawl(self, window: _Window) -> None:
         try:  # a bounded probe: the first member may be the whole file
@@ -416,7 +408,6 @@ class RangeReader:
                 pos += len(self.fh.readline()) - 1
         try:
             while end is None or pos < end:
-                self.position = pos if not gzipped else self.start
                 line = stream.readline()
                 if not line:
                     break
@@ -426,7 +417,6 @@ class RangeReader:
         except (EOFError, zlib.error) as exc:  # an OSError is the storage's, not the data's: it propagates
             reason = "truncated_gzip" if isinstance(exc, EOFError) else "corrupt_gzip"
             yield self._error(fmt, pos, reason, None)
-        self.position = self.end if self.end is not None else pos
 
     def _json_record(self, line: bytes, offset: int) -> RawRecord:
         fmt, length = "jsonl", len(line)
@@ -480,14 +470,12 @@ class RangeReader:
             first_rows.append(first_rows[-1] + meta.row_group(i).num_rows)
         columns = [c for c in ("text", "url", "crawl", "date") if c in names]
         for i in groups if "text" in names else []:
-            self.position = _row_group_offset(meta.row_group(i))
             row = first_rows[i]
             for batch in pf.iter_batches(row_groups=[i], columns=columns):
                 cols = batch.to_pydict()
                 for j in range(batch.num_rows):
                     yield self._parquet_record(cols, j, row)
                     row += 1
-        self.position = self.end if self.end is not None else self.position
 
     def _parquet_record(self, cols: dict, j: int, row: int) -> RawRecord:
         fmt = "parquet"
