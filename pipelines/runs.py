@@ -9,9 +9,11 @@ A run folder (contracts 1 and 4):
   stats.json                     the funnel; written last and atomically: the run is complete
                                  when, and only when, it is there
   _work/run.json                 what the run is: inputs and their sizes, recipe, range size, version
-  _work/ranges/<range>.kept.parquet, <range>.done.json
-                                 a processed range; `.done.json` is written last, so its presence
-                                 is the range's completion marker (removed when the run completes)
+  _work/ranges/<range>.kept.parquet, <range>.samples.json, <range>.done.json
+                                 a processed range: its kept documents, its dropped samples, and
+                                 `.done.json` (counts and funnel), written last, so its presence is
+                                 the range's completion marker (removed when the run completes)
+  _work/tmp/                     files being written, renamed into place when complete
 
 What crosses processes is small: a range (path, start, end) in, and per kept document its id,
 dedup key and sizes out; documents stay in the range's files. Peak memory is one range's records
@@ -43,8 +45,8 @@ WORK = "_work"
 RANGES = f"{WORK}/ranges"
 TMP = f"{WORK}/tmp"
 RUN_FILE = f"{WORK}/run.json"
-# What a run folder holds: --overwrite replaces these and refuses to touch anything else.
 STATS_FILE = "stats.json"
+# What a run folder holds: --overwrite replaces these and refuses to touch anything else.
 RUN_ENTRIES = {"curated", "errors", "exclusions", STATS_FILE, WORK}
 # Ranges: at least this many over the whole input when it is large enough (work for every worker,
 # progress in steps of at most 1/64), of 1 to 16 MiB: a worker holds one range's kept documents

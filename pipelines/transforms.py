@@ -118,6 +118,23 @@ class Samples:
         return {label: heapq.nsmallest(self.n, kept) for label, kept in sorted(self.by_label.items())}
 
 
+def _hold(folder: RunFolder, relative: str, samples: Samples) -> dict[str, list[str]]:
+    """Write the samples' JSON lines to `relative` in the folder (when there are any); their ids
+    per reason, which is all a reference needs."""
+    items = samples.items()
+    if items:
+        folder.write(relative, json.dumps({"samples": items}).encode())
+    return {label: [doc_id for doc_id, _ in lines] for label, lines in items.items()}
+
+
+def _references(ids: dict[str, list[str]], path: str, tag: str):
+    """Samples cross processes as references (id, the file that holds their JSON, its place
+    there): the choice per reason is made on small tuples, and only the chosen lines are read."""
+    for label, doc_ids in ids.items():
+        for i, doc_id in enumerate(doc_ids):
+            yield beam.pvalue.TaggedOutput(tag, (label, (doc_id, path, i)))
+
+
 def _open(path: str):
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
@@ -145,6 +162,7 @@ class _ProcessRange(beam.DoFn):
     def process(self, rng: InputRange):
         done = f"{RANGES}/{rng.key}.done.json"
         kept_path = f"{RANGES}/{rng.key}.kept.parquet"
+        samples_path = f"{RANGES}/{rng.key}.samples.json"
         if FileSystems.exists(self.folder.path(done)):  # processed before a crash: read back, not redone
             summary, kept = read_json(self.folder.path(done)), []
             if summary["kept"]:
@@ -153,7 +171,7 @@ class _ProcessRange(beam.DoFn):
                     kept = pq.read_table(fh, columns=columns).to_pylist()
             self.counters.count_cells(self.processor.stage_names, summary["funnel"])
         else:
-            summary, kept = self._process(rng, kept_path)
+            summary, kept = self._process(rng, kept_path, samples_path)
             self.folder.write(done, json.dumps(summary).encode())  # the range's completion marker, last
         for row in kept:
             trace = row["trace"]
@@ -161,14 +179,10 @@ class _ProcessRange(beam.DoFn):
                 row["dedup_key"],
                 (row["id"], row["source_offset"], rng.key, row["payload_bytes"], trace[-2], trace[-1]),
             )
-        # Samples cross processes as references (id, the file that holds their JSON, its place
-        # there): the choice per reason is made on small tuples, and only the chosen are read.
-        for label, items in summary.pop("samples").items():
-            for i, (doc_id, _) in enumerate(items):
-                yield beam.pvalue.TaggedOutput(self.SAMPLES, (label, (doc_id, self.folder.path(done), i)))
+        yield from _references(summary.pop("samples"), self.folder.path(samples_path), self.SAMPLES)
         yield beam.pvalue.TaggedOutput(self.SUMMARY, summary)
 
-    def _process(self, rng: InputRange, kept_path: str) -> tuple[dict, list[dict]]:
+    def _process(self, rng: InputRange, kept_path: str, samples_path: str) -> tuple[dict, list[dict]]:
         stage_names = self.processor.stage_names
         stage_index = {name: i for i, name in enumerate(stage_names)}
         funnel, samples, counts = Funnel(), Samples(self.exclusion_samples), Counter()
@@ -199,14 +213,15 @@ class _ProcessRange(beam.DoFn):
             "kept": len(kept),
             "counts": dict(counts),
             "funnel": funnel.to_cells(),
-            "samples": samples.items(),
+            # The samples' ids only: the marker stays small, since progress reads every marker.
+            "samples": _hold(self.folder, samples_path, samples),
         }
         return summary, kept
 
 
 class ProcessRanges(beam.PTransform):
     """Input ranges -> (per kept document `(dedup key, (id, offset, range key, bytes, chars, words))`,
-    per range a summary (its funnel and counts), dropped samples `(label, (id, file holding the JSON))`)."""
+    per range a summary (its funnel and counts), dropped samples `(label, (id, file holding the JSON, place))`)."""
 
     def __init__(self, processor, output: str, namespace: str, exclusion_samples: int):
         super().__init__()
@@ -286,7 +301,7 @@ class _WriteCurated(beam.DoFn):
     def process(self, item):
         key, verdicts = item
         verdicts = {(doc_id, offset): (size, duplicate_of) for doc_id, offset, size, duplicate_of in verdicts}
-        with _open(FileSystems.join(self.output, RANGES, f"{key}.kept.parquet")) as fh:
+        with _open(self.folder.path(RANGES, f"{key}.kept.parquet")) as fh:
             rows = pq.read_table(fh).drop_columns(["payload_bytes", "trace"]).to_pylist()
         kept, samples = [], Samples(self.exclusion_samples)
         for row in rows:
@@ -301,11 +316,8 @@ class _WriteCurated(beam.DoFn):
         if kept:
             kept.sort(key=lambda r: (r["id"], r["source_offset"]))
             yield self.folder.write(f"curated/part-{key}.parquet", _parquet(kept, DOCUMENT_SCHEMA))
-        if samples.by_label:  # as for a range's drops: kept in a file, referenced
-            held = self.folder.write(f"{RANGES}/{key}.dedup.json", json.dumps({"samples": samples.items()}).encode())
-            for label, items in samples.items().items():
-                for i, (doc_id, _) in enumerate(items):
-                    yield beam.pvalue.TaggedOutput("samples", (label, (doc_id, held, i)))
+        held = f"{RANGES}/{key}.dedup.json"  # as for a range's drops: kept in a file, referenced
+        yield from _references(_hold(self.folder, held, samples), self.folder.path(held), "samples")
 
 
 class _WriteExclusions(beam.DoFn):
