@@ -169,25 +169,17 @@ def reference(tmp_path_factory):
     return path, recipe, out
 
 
+def curate(*argv) -> subprocess.CompletedProcess:
+    """`thresher curate ARGV...` in a process of its own, its output captured."""
+    return subprocess.run([sys.executable, "-m", "thresher", "curate", *map(str, argv)], capture_output=True, text=True)
+
+
 def run_cli(path, out, recipe, *extra, **popen):
-    argv = [
-        sys.executable,
-        "-m",
-        "thresher",
-        "curate",
-        "--input",
-        str(path),
-        "--output",
-        str(out),
-        "--recipe",
-        str(recipe),
-        "--range-bytes",
-        "65536",
-        *extra,
-    ]
+    argv = ["--input", path, "--output", out, "--recipe", recipe, "--range-bytes", 65536, *extra]
     if popen:
-        return subprocess.Popen(argv, start_new_session=True, **popen)
-    return subprocess.run(argv, capture_output=True, text=True).returncode
+        command = [sys.executable, "-m", "thresher", "curate", *map(str, argv)]
+        return subprocess.Popen(command, start_new_session=True, **popen)
+    return curate(*argv).returncode
 
 
 def _files(run: Path) -> dict[str, bytes]:
@@ -221,22 +213,7 @@ def test_an_output_holding_another_run_is_refused_unless_overwrite(reference, tm
     other.write_text(json.dumps({**TINY, "name": "other"}))
     out = tmp_path / "run"
     shutil.copytree(ref, out)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "thresher",
-            "curate",
-            "--input",
-            str(path),
-            "--output",
-            str(out),
-            "--recipe",
-            str(other),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    proc = curate("--input", path, "--output", out, "--recipe", other)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("thresher curate: error: --output")
     assert "another run" in proc.stderr and "--overwrite" in proc.stderr
@@ -277,7 +254,7 @@ def test_user_errors_stop_before_any_work_with_one_line(tmp_path, argv, message)
     args = {"--input": str(src), "--output": str(tmp_path / "out"), "--recipe": "fineweb"}
     args.update(dict(zip(argv[::2], argv[1::2])))
     cmd = [a.format(file=tmp_path / "file", bad_recipe=bad) for kv in args.items() for a in kv]
-    proc = subprocess.run([sys.executable, "-m", "thresher", "curate", *cmd], capture_output=True, text=True)
+    proc = curate(*cmd)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
@@ -500,22 +477,6 @@ def test_overwrite_replaces_a_run_and_nothing_else(reference, tmp_path):
         (mine, path, "not a thresher run's (notes.txt)"),
         (inner, inner / "input.warc.gz", "lies inside --output"),
     ]:
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "thresher",
-                "curate",
-                "--input",
-                str(src),
-                "--output",
-                str(out),
-                "--recipe",
-                str(recipe),
-                "--overwrite",
-            ],
-            capture_output=True,
-            text=True,
-        )
+        proc = curate("--input", src, "--output", out, "--recipe", recipe, "--overwrite")
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert (mine / "notes.txt").read_text() == "not a run" and (inner / "input.warc.gz").is_file()
