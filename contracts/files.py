@@ -3,16 +3,24 @@ a local cache, with a checksum.
 
     fetch("https://huggingface.co/.../model.bin", sha256="ab12...") -> Path in the cache
 
+The policy, for every remote file (a recipe's model, a shard): it comes with its sha256, or with
+`skip`, which trusts the first download and says so (a warning with the sha256 to pin); a remote
+file with neither is refused (`UsageError`), and recipes are checked for it when they load
+(contracts/recipe.py `PinnedFile`). Every copy is checked each time it is fetched, cache hits too.
+
 - `http://` and `https://` are read with urllib; every other scheme (`gs://`, `s3://`, ...) with
   Beam's `FileSystems`, imported only then, so that `pip install 'thresher[gcp]'` is all a bucket
   needs and nothing here imports Beam for a local path.
-- The cache is `$THRESHER_CACHE/models/<key>/<file name>`, `$THRESHER_CACHE` defaulting to
-  `$XDG_CACHE_HOME/thresher` or `~/.cache/thresher`. `<key>` is the expected sha256 when the user
-  gives one (two URLs of the same file share it), otherwise `url-` + a hash of the URL.
-- A download goes to a temporary file beside its destination, is hashed while it streams, and is
-  renamed into place only when the checksum matches, so a cached file is always a complete,
-  verified one, and workers of one machine racing on the same model never see half a file. Cache
-  hits are not re-hashed: a 7 GB model would cost ~20 s per process.
+- The cache is `$THRESHER_CACHE/models/<sha256>/<file name>`, `$THRESHER_CACHE` defaulting to
+  `$XDG_CACHE_HOME/thresher` or `~/.cache/thresher`: two URLs of the same file share it. With
+  `skip`, the sha256 of the first download is recorded in `models/url-<hash of the URL>/<file
+  name>.sha256`, and later fetches of that URL check the cached copy against the record.
+- A download goes to a temporary file in the cache, is hashed while it streams, and is renamed
+  into place only when the checksum matches, so a cached file is always a complete one, and
+  workers of one machine racing on the same model never see half a file.
+- Cache hits are re-hashed (a file can change after it is cached): ~1 ms for lid.176.ftz (0.9
+  MB), ~0.7 s per GB (1.5 GB/s with SHA extensions, from the page cache), once per process where
+  the model is loaded once per process (`filters/fasttext_model.py`), less than reading the model.
 - Nothing here runs unless the user names a remote path (DESIGN: no network at run time otherwise).
 """
 
@@ -22,6 +30,7 @@ import glob
 import hashlib
 import logging
 import os
+import re
 import tempfile
 import urllib.parse
 import urllib.request
@@ -35,8 +44,24 @@ CHUNK_BYTES = 1 << 20
 HTTP_TIMEOUT_S = 60  # per socket operation, not for the whole download
 
 
-class ChecksumError(ValueError):
-    pass
+# The `sha256` that trusts a remote file's first download instead of a checksum given in advance.
+SKIP = "skip"
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+
+
+class ChecksumError(UsageError):
+    """A file whose sha256 is not the one it was pinned to: a wrong pin, a changed remote file or a
+    cached copy changed since it was downloaded; reported in one line, like any UsageError."""
+
+
+def is_sha256(value: str) -> bool:
+    """64 hex digits."""
+    return bool(_SHA256_HEX.fullmatch(value))
+
+
+def unpinned(location: str | os.PathLike, sha256: str | None) -> bool:
+    """True for a remote file without a sha256 (nor `skip`): the one case the policy refuses."""
+    return is_remote(location) and not sha256
 
 
 def is_remote(path: str | os.PathLike) -> bool:
@@ -66,11 +91,23 @@ def verify_sha256(path: str | os.PathLike, sha256: str) -> None:
         raise ChecksumError(f"sha256 of {path} is {actual}, expected {sha256.lower()}")
 
 
-def cached_path(url: str, sha256: str | None = None) -> Path:
-    """Where `fetch` keeps `url` (whether or not it is there yet)."""
-    key = sha256.lower() if sha256 else "url-" + hashlib.sha256(url.encode()).hexdigest()[:32]
-    name = os.path.basename(urllib.parse.urlsplit(url).path) or "file"
-    return cache_dir() / "models" / key / name
+def cached_path(url: str, sha256: str) -> Path:
+    """Where `fetch` keeps the file of `url` with checksum `sha256` (whether or not it is there yet)."""
+    return cache_dir() / "models" / sha256.lower() / _file_name(url)
+
+
+def _file_name(url: str) -> str:
+    return os.path.basename(urllib.parse.urlsplit(url).path) or "file"
+
+
+def _skip_record(url: str) -> Path:
+    """Where the sha256 of `url`'s first download is kept, for a `skip` fetch."""
+    return (
+        cache_dir()
+        / "models"
+        / ("url-" + hashlib.sha256(url.encode()).hexdigest()[:32])
+        / (_file_name(url) + ".sha256")
+    )
 
 
 def open_file(path: str):
@@ -104,38 +141,101 @@ def match_files(patterns: str | os.PathLike | list) -> list[str]:
     return sorted(found)
 
 
-def fetch(url: str, sha256: str | None = None, dest: Path | None = None) -> Path:
-    """The local path of `url` (`dest`, or a place in the cache), downloading it the first time.
+def fetch(url: str, sha256: str | None, dest: Path | None = None) -> Path:
+    """The local path of `url` (`dest`, or a place in the cache), downloading it the first time,
+    its checksum checked every time.
 
-    With `sha256`, the download must match it (`ChecksumError` otherwise, and nothing is kept).
-    Without, the file is cached under a hash of the URL and its sha256 is logged, to be pinned.
+    `sha256` is 64 hex digits: a download that does not match is not kept, a cached copy that no
+    longer matches is not used (`ChecksumError` either way). `SKIP` trusts the first download: its
+    sha256 is logged as a warning and recorded, and later fetches check the cached copy against the
+    record. None is refused (`UsageError`). `dest` (shard sets) needs a sha256.
     """
-    dest = dest or cached_path(url, sha256)
+    if not sha256:
+        raise UsageError(
+            f"{url}: a remote file needs its sha256 to be checked against, or {SKIP!r} to trust its first download"
+        )
+    if sha256 != SKIP and not is_sha256(sha256):
+        raise UsageError(f"{url}: sha256 {sha256!r} is neither 64 hex digits nor {SKIP!r}")
+    if sha256 == SKIP:
+        if dest is not None:
+            raise ValueError("fetch into a given dest needs a sha256")
+        return _fetch_unpinned(url)
+    expected = sha256.lower()
+    dest = dest or cached_path(url, expected)
     if dest.is_file():
+        _check_cached(dest, expected, url)
+    else:
+        _download(url, dest, expected)  # hashed as it streams
+    return dest
+
+
+def _fetch_unpinned(url: str) -> Path:
+    record = _skip_record(url)
+    recorded = record.read_text().strip() if record.is_file() else ""
+    if is_sha256(recorded) and cached_path(url, recorded).is_file():
+        dest = cached_path(url, recorded)
+        _check_cached(dest, recorded, url)
+        log.warning(
+            "%s: unpinned (sha256: %s), using the copy cached at its first download, sha256 %s", url, SKIP, recorded
+        )
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp, actual, size = _stream_to_temp(url, cache_dir() / "models")
+    dest = cached_path(url, actual)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, dest)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    record.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=record.parent, prefix=".part-", delete=False) as fh:
+        fh.write(actual + "\n")
+    os.replace(fh.name, record)  # the record names a complete file, or is not there
+    log.warning(
+        "fetched %s (%d bytes) into %s without a checksum (sha256: %s): its sha256 is %s, pin it",
+        url,
+        size,
+        dest,
+        SKIP,
+        actual,
+    )
+    return dest
+
+
+def _check_cached(path: Path, expected: str, url: str) -> None:
+    actual = file_sha256(path)
+    if actual != expected:
+        raise ChecksumError(
+            f"{path} (from {url}) has sha256 {actual}, expected {expected}: it changed after it was downloaded; delete it to download it again"
+        )
+
+
+def _download(url: str, dest: Path, expected: str) -> None:
+    """`url` into `dest`, only if its sha256 is `expected` (ChecksumError otherwise, nothing kept)."""
+    tmp, actual, size = _stream_to_temp(url, dest.parent)
+    try:
+        if actual != expected:
+            raise ChecksumError(f"sha256 of {url} is {actual}, expected {expected}")
+        os.replace(tmp, dest)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    log.warning("fetched %s (%d bytes, sha256 %s) into %s", url, size, actual, dest)
+
+
+def _stream_to_temp(url: str, folder: Path) -> tuple[str, str, int]:
+    """`url` into a temporary file in `folder`, hashed as it streams: (path, sha256, bytes)."""
+    folder.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     size = 0
-    tmp = tempfile.NamedTemporaryFile(dir=dest.parent, prefix=".part-", delete=False)
+    tmp = tempfile.NamedTemporaryFile(dir=folder, prefix=".part-", delete=False)
     try:
         with tmp, open_file(url) as src:
             while chunk := src.read(CHUNK_BYTES):
                 digest.update(chunk)
                 tmp.write(chunk)
                 size += len(chunk)
-        actual = digest.hexdigest()
-        if sha256 and actual != sha256.lower():
-            raise ChecksumError(f"sha256 of {url} is {actual}, expected {sha256.lower()}")
-        os.replace(tmp.name, dest)
     except BaseException:
         os.unlink(tmp.name)
         raise
-    log.warning(
-        "fetched %s (%d bytes, sha256 %s) into %s%s",
-        url,
-        size,
-        actual,
-        dest,
-        "" if sha256 else "; pass this sha256 to pin the file",
-    )
-    return dest
+    return tmp.name, digest.hexdigest(), size

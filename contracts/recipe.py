@@ -15,22 +15,37 @@ stages:
 model made from its filter's constructor (types from the annotations, ranges from `Count` /
 `Share`, defaults from the signature, which carry their sources in comments). Both are strict
 (`"50"` is not an int, `1` is not a bool) and reject unknown keys, before any work starts, with
-the file, the stage and the key named. Which kinds exist is the filters layer's business
-(`thresher.filters.registry`); this module imports nothing of the project.
+the file, the stage and the key named. An option typed `PinnedFile` (a model's path or URL) that
+names a remote file needs the stage's `sha256` (a `Sha256`: 64 hex digits, or `skip` to trust the
+first download), the policy of `contracts/files.py`. Which kinds exist is the filters layer's
+business (`thresher.filters.registry`); this module imports nothing of the project but contracts.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import os
+import typing
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from annotated_types import Ge, Interval
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, ValidationError, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    PrivateAttr,
+    ValidationError,
+    create_model,
+)
 
 from thresher.contracts.errors import UsageError
+from thresher.contracts.files import SKIP, is_sha256, unpinned
 
 # Trafilatura's published input bound (trafilatura/settings.cfg: MAX_FILE_SIZE).
 MAX_RECORD_BYTES = 20_000_000
@@ -41,6 +56,27 @@ EXCLUSION_SAMPLES = 100
 Count = Annotated[int, Ge(0)]
 Share = Annotated[float, Interval(ge=0, le=1)]
 NonNegative = Annotated[float, Ge(0)]
+
+
+def _sha256(value: str) -> str:
+    if value != SKIP and not is_sha256(value):
+        raise ValueError(f"a sha256 is 64 hex digits, or {SKIP!r} to trust a remote file's first download")
+    return value
+
+
+# A file's sha256, or `skip`: a remote file is then trusted at its first download (and its sha256 logged).
+Sha256 = Annotated[str, AfterValidator(_sha256)]
+
+
+@dataclass(frozen=True)
+class PinnedBy:
+    """Marks an option that names a file by path or URL: a URL needs the option `checksum` too."""
+
+    checksum: str = "sha256"
+
+
+# A model's local path or URL (https, gs://, s3://); a URL needs the stage's `sha256` (a `Sha256`).
+PinnedFile = Annotated[str | os.PathLike, PinnedBy()]
 
 _STRICT = ConfigDict(strict=True, extra="forbid", arbitrary_types_allowed=True)
 
@@ -136,6 +172,28 @@ def options_model(cls: type) -> type[BaseModel]:
     return create_model(f"{cls.__name__}Options", __config__=_STRICT, **fields)
 
 
+@cache
+def pinned_options(cls: type) -> dict[str, str]:
+    """{option: its checksum option} for `cls`'s constructor parameters typed `PinnedFile`."""
+    hints = inspect.get_annotations(cls.__init__, eval_str=True)  # type: ignore[misc]
+    found = {}
+    for name, hint in hints.items():
+        for part in (hint, *typing.get_args(hint)):  # `PinnedFile | None` too
+            marks = [m for m in getattr(part, "__metadata__", ()) if isinstance(m, PinnedBy)]
+            if marks:
+                found[name] = marks[0].checksum
+    return found
+
+
 def validate_options(cls: type, spec: StageSpec, source: str) -> None:
-    """RecipeError naming the file, the stage and the key when `spec.options` do not fit `cls`."""
-    _validate(options_model(cls), spec.options, f"{source}: stage {spec.name!r} ({spec.kind})")
+    """RecipeError naming the file, the stage and the key when `spec.options` do not fit `cls`, or
+    name a remote file without its checksum."""
+    where = f"{source}: stage {spec.name!r} ({spec.kind})"
+    _validate(options_model(cls), spec.options, where)
+    for option, checksum in pinned_options(cls).items():
+        location = spec.options.get(option)
+        if location is not None and unpinned(location, spec.options.get(checksum)):
+            raise RecipeError(
+                f"{where}: {option} {location!r} is downloaded, so it needs a checksum: add `{checksum}: <its sha256, 64 hex digits>`"
+                f" to the stage, or `{checksum}: {SKIP}` to trust the first download (its sha256 is then logged)"
+            )

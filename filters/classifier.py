@@ -19,8 +19,10 @@ Three uses, one class each way round:
      label: finance, threshold: 0.5}
 ```
 
-`model` is a local path or a URL (https, gs://, s3://), downloaded once into a local cache and
-checked against `sha256` when given (`thresher.filters.fasttext_model.load_fasttext`). The model
+`model` is a local path or a URL (https, gs://, s3://). A URL needs `sha256`: the file's, or
+`skip` to trust the first download (its sha256 is logged, to be pinned); the recipe is refused at
+load otherwise. A download is kept in a local cache, and the cached copy is checked at every load
+(`thresher.filters.fasttext_model.load_fasttext`); a local file is checked when `sha256` is given. The model
 is loaded when the stage is built, so a missing model, a bad checksum or a label the model does
 not have stops the run at start-up instead of failing every document; the filter itself holds
 only the path, so it pickles small (Beam). `for_decide` builds one that only re-applies a
@@ -32,7 +34,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from thresher.contracts.recipe import Share
+from thresher.contracts.recipe import PinnedFile, Sha256, Share
 from thresher.filters.base import Decision, DocumentFilter
 from thresher.filters.fasttext_model import LABEL_PREFIX, label_probability, load_fasttext, with_prefix
 
@@ -44,10 +46,10 @@ class FastTextClassifierFilter(DocumentFilter):
 
     def __init__(
         self,
-        model: str | os.PathLike,
+        model: PinnedFile,
         label: str,  # `hq` or `__label__hq`
         threshold: Share,
-        sha256: str | None = None,
+        sha256: Sha256 | None = None,  # a URL needs it (or `skip`); a local file is checked when given
         keep_above: bool = True,
     ):
         self.model = os.fspath(model)
@@ -90,11 +92,11 @@ class FastTextDomainFilter(FastTextClassifierFilter):
 
     def __init__(
         self,
-        model: str | os.PathLike,
+        model: PinnedFile,
         label: str,
         threshold: Share,
         domain: str | None = None,
-        sha256: str | None = None,
+        sha256: Sha256 | None = None,
         keep_other_domains: bool = False,
     ):
         super().__init__(model, label, threshold, sha256=sha256, keep_above=True)

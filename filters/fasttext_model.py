@@ -17,7 +17,8 @@ Three things every caller needs are handled once:
 - Lone surrogates (text decoded with errors="surrogateescape") cannot be encoded as UTF-8 and
   become U+FFFD.
 - Models load from a local path or a remote URL (https, gs://, s3://; fetched into a local cache
-  by `thresher.contracts.files`, imported only then), once per process, optionally checked against a sha256.
+  by `thresher.contracts.files`, imported only then), once per process; a URL needs a sha256 (or
+  "skip"), a local file is checked when one is given.
 """
 
 from __future__ import annotations
@@ -44,24 +45,26 @@ def fasttext_line(text: str) -> str:
 
 @cache
 def load_fasttext(path: str | os.PathLike, sha256: str | None = None):
-    """Load a fastText model once per process (`.bin` or quantized `.ftz`).
+    """Load a fastText model once per process (`.bin` or quantized `.ftz`), checked against `sha256`.
 
-    `path` is a local file or a URL (https://, gs://, s3://, ...), which is downloaded once into
-    the local cache. With `sha256`, the file must have that checksum (`ChecksumError` otherwise).
+    `path` is a local file or a URL (https://, gs://, s3://, ...). A URL needs `sha256`: 64 hex
+    digits, or "skip" to trust the first download (`UsageError` without); it is downloaded once
+    into the local cache, and the cached copy is checked at every load (`contracts.files.fetch`).
+    A local file is checked when `sha256` has hex digits. `ChecksumError` when a check fails.
     """
     path = os.fspath(path)
     if "://" in path:
         from thresher.contracts.files import fetch, is_remote
 
         if is_remote(path):
-            path = str(fetch(path, sha256))  # fetch verifies the download itself
-            sha256 = None
+            return fasttext_new.load_model(str(fetch(path, sha256)))  # fetch checks it
     if not os.path.isfile(path):
         raise FileNotFoundError(f"fastText model not found: {path}")
     if sha256:
-        from thresher.contracts.files import verify_sha256
+        from thresher.contracts.files import SKIP, verify_sha256
 
-        verify_sha256(path, sha256)
+        if sha256 != SKIP:
+            verify_sha256(path, sha256)
     return fasttext_new.load_model(path)
 
 

@@ -9,8 +9,9 @@ page with any listed word is dropped (C4); a count or a ratio can be allowed ins
 English: run it on English documents, as C4 did.
 
 `FastTextToxicityFilter` scores documents with a fastText classifier that the user provides (a
-local path; none ships with thresher) and drops those whose probability for the given label
-reaches the threshold, as datatrove's FastTextClassifierFilter does with `remove_labels`.
+local path, or a URL with its `sha256`; none ships with thresher) and drops those whose
+probability for the given label reaches the threshold, as datatrove's FastTextClassifierFilter
+does with `remove_labels`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 
-from thresher.contracts.recipe import Count, Share
+from thresher.contracts.recipe import Count, PinnedFile, Sha256, Share
 from thresher.filters.base import Decision, DocumentFilter
 from thresher.filters.fasttext_model import load_fasttext, predict
 
@@ -91,19 +92,41 @@ class FastTextToxicityFilter(DocumentFilter):
     """Drop documents whose fastText probability for `label` is at least `threshold`.
 
     `label` is the model's label as written in its training file, e.g. "__label__toxic". The model
-    is loaded on first use, once per process, so the filter pickles without it (Beam workers).
+    is loaded when the filter is built, so that a missing model or a bad checksum stops the run at
+    start-up instead of erroring every document, and kept per process: the filter holds only its
+    path, so it pickles small (Beam workers).
     """
 
     name = "fasttext_toxicity"
 
-    def __init__(self, model_path: str | os.PathLike, label: str, threshold: Share):
+    def __init__(
+        self,
+        model_path: PinnedFile,
+        label: str,
+        threshold: Share,
+        sha256: Sha256 | None = None,  # a URL needs it (or `skip`); a local file is checked when given
+    ):
         self.model_path = os.fspath(model_path)
+        self.sha256 = sha256
         self.label = label
         self.threshold = threshold
+        if not getattr(self, "_decide_only", False):
+            self._model()
+
+    @classmethod
+    def for_decide(cls, **options) -> FastTextToxicityFilter:
+        """A filter that can only `decide` on stored scores (`thresher refilter`): no model is loaded."""
+        self = cls.__new__(cls)
+        self._decide_only = True
+        self.__init__(**options)
+        return self
+
+    def _model(self):
+        return load_fasttext(self.model_path, self.sha256)  # cached per process
 
     def score(self, doc: Mapping) -> dict[str, float]:
         # k=-1: every label, so that a label outside the top k still gets its probability
-        probabilities = dict(predict(load_fasttext(self.model_path), doc["text"], k=-1))
+        probabilities = dict(predict(self._model(), doc["text"], k=-1))
         return {"probability": probabilities.get(self.label, 0.0)}
 
     def decide(self, scores: Mapping[str, float]) -> Decision:

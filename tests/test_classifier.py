@@ -22,7 +22,7 @@ import pytest
 
 from thresher import classifier_training as classifier
 from thresher.cli import main as cli
-from thresher.contracts.files import ChecksumError, cached_path, fetch, file_sha256
+from thresher.contracts.files import ChecksumError, fetch, file_sha256
 from thresher.contracts.schema import RawRecord
 from thresher.filters.chain import DocumentChain
 from thresher.filters.classifier import FastTextClassifierFilter, FastTextDomainFilter
@@ -357,16 +357,6 @@ def test_a_second_fetch_is_a_cache_hit(server, cache):
     url = f"{base}/tiny.bin?second"
     first, second = fetch(url, file_sha256(local)), fetch(url, file_sha256(local))
     assert first == second and requests["/tiny.bin?second"] == 1
-
-
-def test_an_unpinned_model_is_cached_under_a_hash_of_its_url(server, cache):
-    base, local, requests = server
-    url = f"{base}/tiny.bin?unpinned"
-    path = fetch(url)
-    assert path == cached_path(url) and path.parent.name.startswith("url-")
-    assert path.read_bytes() == local.read_bytes()
-    fetch(url)
-    assert requests["/tiny.bin?unpinned"] == 1
 
 
 def test_a_checksum_mismatch_raises_and_caches_nothing(server, cache):

@@ -478,7 +478,11 @@ def add_arguments(sub) -> None:
     e = sub.add_parser("eval", help="score labelled data with a model: precision, recall, F1, ROC AUC")
     _data_args(e)
     e.add_argument("--model", required=True, help="a local path or a URL (https, gs://, s3://)")
-    e.add_argument("--sha256", default=None, help="expected sha256 of the model file")
+    e.add_argument(
+        "--sha256",
+        default=None,
+        help="the model file's sha256, checked at every load; a URL needs it, or `skip` to trust the first download",
+    )
     e.add_argument("--label", default=None, help="the model's positive label (default: X where it has X and not_X)")
     e.set_defaults(run=evaluate_command)
 
