@@ -13,8 +13,8 @@ Pages (../shared/data, see MANIFEST.md):
   extractions by content rather than order. Computed per page, then averaged over pages (macro);
   an empty extraction scores 0 on all three.
 
-Each HTML page is decoded once, before any clock starts, with thresher's strict `decode_html`;
-pages it cannot decode (binary, undecodable) are left out for every extractor alike. The
+Each HTML page is decoded once, before any clock starts, with thresher's `decode_html`; pages
+it cannot decode (binary) are left out for every extractor alike. The
 extractors then run page by page in turn (so a noisy neighbour on a shared machine slows them
 alike), and only the extraction call is timed, in CPU seconds of this process (`process_time`):
 one process is one core, so pages/s here is pages/s per core.
@@ -82,7 +82,7 @@ def load_pages(split: str = "all") -> tuple[list[dict], list[dict], int]:
         else:
             raise SystemExit(f"{entry['file']} is in neither eval/ nor cache/ (see shared/data/MANIFEST.md)")
         try:
-            page_html = decode_html(gzip.decompress(path.read_bytes()))
+            page_html = decode_html(gzip.decompress(path.read_bytes())).text
         except ExtractionError:
             undecodable += 1
             continue
@@ -90,7 +90,7 @@ def load_pages(split: str = "all") -> tuple[list[dict], list[dict], int]:
     readability_pages = []
     for folder in take(sorted(p for p in READABILITY.iterdir() if p.is_dir()), split):
         try:
-            page_html = decode_html(gzip.decompress((folder / "source.html.gz").read_bytes()))
+            page_html = decode_html(gzip.decompress((folder / "source.html.gz").read_bytes())).text
         except ExtractionError:
             undecodable += 1
             continue
@@ -186,7 +186,7 @@ def load_crawl_pages() -> list[dict]:
                 if record.payload is None or record.error:
                     continue  # errored records and already extracted text: not pages
                 try:
-                    page_html = decode_html(record.payload, record.charset)
+                    page_html = decode_html(record.payload, record.charset).text
                 except ExtractionError:
                     continue
                 pages.append({"url": record.url, "html": page_html})

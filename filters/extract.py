@@ -29,6 +29,7 @@ from typing import Literal, NamedTuple
 
 from resiliparse.parse.encoding import detect_encoding
 
+from thresher.contracts.recipe import Share
 from thresher.filters.base import Decision, StageError
 
 # How much of a body we look at to tell binary from text: the WHATWG MIME sniffing algorithm
@@ -157,29 +158,134 @@ def _codec(name: str | None) -> str | None:
         return None
 
 
-def decode_html(payload: bytes, declared_charset: str | None = None) -> str:
-    """Bytes -> str, strictly: the declared charset, else UTF-8, else the detected one.
+# Byte order marks, which outrank every declaration (WHATWG Encoding, "decode").
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+# `<meta charset=...>` and `<meta http-equiv=Content-Type content="...; charset=...">`, looked for
+# in the first 1,024 bytes as the WHATWG prescan does (HTML, "determining the character encoding").
+_META_CHARSET = re.compile(rb"<meta[^>]{0,512}?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.IGNORECASE)
+META_PRESCAN_BYTES = 1024
 
-    Raises ExtractionError('binary_body') for bodies with NUL bytes and ('undecodable') when no
-    candidate charset decodes the bytes without errors: we never silently insert U+FFFD.
+
+# Pages with more invalid bytes than this, per character, are dropped (`invalid_bytes`). thresher's
+# bound, as no reference pipeline decodes this way (trafilatura and datatrove re-guess the charset):
+# a page of 2,000 characters may lose 20 to a bad copy-paste and still read; past that, words are
+# broken throughout. ../shared/data's pages: BENCHMARKS.md ("Decoding").
+MAX_REPLACEMENT_SHARE = 0.01
+
+
+class Decoded(NamedTuple):
+    text: str
+    charset: str
+    # Characters that are U+FFFD because their bytes are invalid in `charset`.
+    replaced: int
+    # A charset was declared, but its decoding was mostly invalid bytes: `charset` is another one
+    # that decodes the page cleanly (a page in cp1252 served as UTF-8).
+    fallback: bool
+
+
+def declared_charset(payload: bytes, http_charset: str | None = None) -> str | None:
+    """The page's charset as it declares it, in the WHATWG order: byte order mark, HTTP
+    Content-Type, `<meta>` in the first 1,024 bytes. None when it declares none we know."""
+    for bom, name in _BOMS:
+        if payload.startswith(bom):
+            return name
+    found = _META_CHARSET.search(payload, 0, META_PRESCAN_BYTES)
+    return _codec(http_charset) or _codec(found.group(1).decode("ascii") if found else None)
+
+
+def decode_html(payload: bytes, http_charset: str | None = None) -> Decoded:
+    """Bytes -> str, as declared (`declared_charset`, else UTF-8), never silently re-guessed.
+
+    A page whose bytes are partly invalid in its charset is decoded with U+FFFD for the invalid
+    bytes, and `replaced` says how many: the extract stage scores the share and drops a page above
+    its limit. Only when the invalid bytes outnumber the valid non-ASCII characters (the page is
+    not in that charset at all) is another charset tried, UTF-8 then the detected one (uchardet),
+    strictly, and `fallback` says so: single-byte charsets decode any bytes, so re-guessing a mostly
+    valid UTF-8 page would turn every one of its accented letters into mojibake.
+    Raises ExtractionError('binary_body') for bodies with NUL bytes (never in HTML text).
     """
-    if b"\x00" in payload[:SNIFF_BYTES]:
-        raise ExtractionError("binary_body")
-    candidates = [_codec(declared_charset), "utf-8"]
-    for codec in candidates:
-        if codec is None:
+    declared = None
+    for bom, name in _BOMS:
+        if payload.startswith(bom):
+            payload, declared = payload[len(bom) :], name
+            break
+    else:
+        if b"\x00" in payload[:SNIFF_BYTES]:
+            raise ExtractionError("binary_body")
+        declared = declared_charset(payload, http_charset)
+    primary = declared or "utf-8"
+    try:
+        return Decoded(payload.decode(primary), primary, 0, False)
+    except UnicodeDecodeError:
+        pass
+    text = payload.decode(primary, "replace")
+    replaced = text.count("\ufffd")
+    non_ascii = len(text) - len(text.encode("ascii", "ignore"))
+    if non_ascii - replaced >= replaced:
+        return Decoded(text, primary, replaced, False)
+    for other in ("utf-8", _codec(detect_encoding(payload))):
+        if other and other != primary:
+            try:
+                return Decoded(payload.decode(other), other, 0, declared is not None)
+            except UnicodeDecodeError:
+                continue
+    return Decoded(text, primary, replaced, False)
+
+
+def replacement_share(text: str, replaced: int | None = None) -> float:
+    """The share of a text's characters that are U+FFFD (invalid bytes)."""
+    if not text:
+        return 0.0
+    return (text.count("\ufffd") if replaced is None else replaced) / len(text)
+
+
+# Bounds on what parsing a page may cost, checked before any extractor runs: deterministic (a
+# property of the page, never a timer racing the machine's load) and cheap (a regex over the tags
+# and one CSS query on the tree resiliparse parses anyway). Both costs grow with the square of
+# what they bound (bench: `python benchmarks/bench_hostile.py`): resiliparse's main-content walk with
+# nesting depth (200,000 nested <div>s: 15 minutes), resiliparse's and lxml's parsers with the
+# attributes of one element (40,000: 3 s and 7 s).
+# WebKit's and Blink's HTML parsers nest no deeper than 512 (deeper elements become siblings), so
+# no browser renders a page deeper than this; the 1,158 evaluation pages of ../shared/data reach 41.
+MAX_DEPTH = 512
+# thresher's bound (no parser or pipeline publishes one): 1,000 attributes cost ~2 ms to parse;
+# the evaluation pages' largest element has fewer than 100.
+MAX_ATTRIBUTES = 1000
+# Tags as the HTML tokenizer reads them (a value quoted after "=" may hold ">"; a quote anywhere
+# else is a character of a name); one with more than
+# MAX_ATTRIBUTES attributes is at least twice as many characters long, and only such long ones are
+# looked at closely.
+_TAG_START = re.compile(r"""<[A-Za-z](?:[^>=]++|=\s*+(?:"[^"]*+"|'[^']*+')?)*+""")
+_LONG_TAG_CHARS = 2 * MAX_ATTRIBUTES
+_ATTRIBUTE = re.compile(r"""[^\s/>=]++(?:\s*+=\s*+(?:"[^"]*+"|'[^']*+'|[^\s>]*+))?""")
+# Where "<" does not start a tag: script and style text, comments.
+_RAW_TEXT = (("<script", "</script"), ("<style", "</style"), ("<!--", "-->"))
+_TOO_DEEP = "html" + " > *" * MAX_DEPTH
+
+
+def parse_bounded(html: str):
+    """The page parsed (resiliparse's HTMLTree, which its extractors take as is; the string itself
+    when resiliparse cannot parse it), or ExtractionError('too_complex') when it is nested deeper
+    than MAX_DEPTH or has an element with more than MAX_ATTRIBUTES attributes."""
+    from resiliparse.parse.html import HTMLParserException, HTMLTree
+
+    lower = None
+    for tag in _TAG_START.finditer(html):
+        if tag.end() - tag.start() < _LONG_TAG_CHARS:
             continue
-        try:
-            return payload.decode(codec)
-        except UnicodeDecodeError:
+        lower = lower if lower is not None else html.lower()
+        at = tag.start()
+        if any(lower.rfind(open_, 0, at) > lower.rfind(close, 0, at) for open_, close in _RAW_TEXT):
             continue
-    detected = _codec(detect_encoding(payload))
-    if detected and detected not in candidates:
-        try:
-            return payload.decode(detected)
-        except UnicodeDecodeError:
-            pass
-    raise ExtractionError("undecodable")
+        if len(_ATTRIBUTE.findall(html, at + 1, tag.end())) - 1 > MAX_ATTRIBUTES:
+            raise ExtractionError("too_complex")
+    try:
+        tree = HTMLTree.parse(html)
+    except HTMLParserException:  # the extractors' own parse fails alike: the cascade's fallback copes
+        return html
+    if tree.document is not None and tree.document.query_selector(_TOO_DEEP) is not None:
+        raise ExtractionError("too_complex")
+    return tree
 
 
 class Extractor:
@@ -192,6 +298,7 @@ class Extractor:
         method: Literal["cascade", "trafilatura", "resiliparse", "full"] = "cascade",
         favor_precision: bool = True,
         include_tables: bool = True,
+        max_replacement_share: Share = MAX_REPLACEMENT_SHARE,
     ):
         if method not in self.METHODS:
             raise ValueError(f"unknown extractor {method!r}; choose one of {self.METHODS}")
@@ -202,30 +309,45 @@ class Extractor:
         # FineWeb: Trafilatura(favour_precision=True); tables kept as trafilatura's default.
         self.favor_precision = favor_precision
         self.include_tables = include_tables
+        self.max_replacement_share = max_replacement_share
 
     def __call__(self, html: str, url: str | None = None) -> str:
+        """The page's main text; ExtractionError('too_complex') beyond the parsing bounds."""
+        tree = parse_bounded(html)
         if self.method in ("resiliparse", "full"):
             from resiliparse.extract.html2text import extract_plain_text
 
             # full: every visible text block, navigation and boilerplate included (raw crawl text,
             # the negatives of a quality classifier)
             main = self.method == "resiliparse"
-            return extract_plain_text(html, main_content=main, alt_texts=False, list_bullets=False).strip()
+            return extract_plain_text(tree, main_content=main, alt_texts=False, list_bullets=False).strip()
         if self.method == "cascade":
-            text = self.cascade_text(html)
+            text = self.cascade_text(tree)
             if text is not None:
                 return text
         return self._trafilatura(html, url)
 
     def apply(self, doc: Mapping) -> Decision:
         """The extract stage of a chain: a document's text from its HTML `payload` (WET, JSONL and
-        Parquet records come with text); no text is an error, `empty_text`."""
+        Parquet records come with text). Scores `replacement_share` (U+FFFD, invalid bytes, per
+        character) and, for HTML, `charset_fallback`; drops a document above
+        `max_replacement_share` (`invalid_bytes`). No text is an error, `empty_text`; a page
+        beyond the parsing bounds is one too, `too_complex`."""
         text = doc["text"]
         if text is None:  # WARC: HTML bytes
-            text = self(decode_html(doc["payload"], doc.get("charset")), url=doc["url"])
+            decoded = decode_html(doc["payload"], doc.get("charset"))
+            share = replacement_share(decoded.text, decoded.replaced)
+            scores = {"replacement_share": share, "charset_fallback": float(decoded.fallback)}
+            if share > self.max_replacement_share:
+                return Decision(False, "invalid_bytes", scores)
+            text = self(decoded.text, url=doc["url"])
+        else:
+            scores = {"replacement_share": replacement_share(text)}
+            if scores["replacement_share"] > self.max_replacement_share:
+                return Decision(False, "invalid_bytes", scores)
         if not text.strip():
             raise ExtractionError("empty_text")
-        return Decision(True, fields={"text": text, "payload": None})
+        return Decision(True, scores=scores, fields={"text": text, "payload": None})
 
     def _trafilatura(self, html: str, url: str | None) -> str:
         import trafilatura
@@ -241,7 +363,7 @@ class Extractor:
         return (text or "").strip()
 
     @staticmethod
-    def cascade_text(html: str) -> str | None:
+    def cascade_text(html) -> str | None:
         """The cascade's own text, or None when the page should go to trafilatura."""
         from resiliparse.extract.html2text import extract_plain_text
         from resiliparse.parse.html import HTMLParserException

@@ -27,7 +27,7 @@ from thresher.demo.data import (
     plain_text,
 )
 from thresher.filters.dedup import dedup_key
-from thresher.filters.extract import ExtractionError, decode_html
+from thresher.filters.extract import MAX_REPLACEMENT_SHARE, ExtractionError, decode_html, replacement_share
 from thresher.pipelines.readers import RangeReader
 
 # What the reader yields per file: documents, errors by reason, non-document WARC records
@@ -81,7 +81,7 @@ def lid():
 
 
 def extract(payload: bytes, charset: str | None) -> str:
-    html = decode_html(payload, charset)
+    html = decode_html(payload, charset).text
     return trafilatura.extract(html, favor_precision=True, include_comments=False, deduplicate=False) or ""
 
 
@@ -128,12 +128,15 @@ def test_warc_documents_carry_the_crawl_name(records):
 def test_broken_pages_fail_to_decode_with_their_reason(built, records):
     _, _, manifest = built
     pages = pages_by_url(manifest, "demo-broken.warc.gz")
-    reasons = {}
-    for d in records["demo-broken.warc.gz"][0]:
-        with pytest.raises(ExtractionError) as exc:
-            decode_html(d["payload"], d["charset"])
-        reasons[pages[d["url"]]["kind"]] = exc.value.reason
-    assert reasons == {"binary_body": "binary_body", "undecodable": "undecodable"}
+    by_kind = {pages[d["url"]]["kind"]: d for d in records["demo-broken.warc.gz"][0]}
+    assert set(by_kind) == {"binary_body", "undecodable"}
+    with pytest.raises(ExtractionError) as exc:
+        decode_html(by_kind["binary_body"]["payload"], by_kind["binary_body"]["charset"])
+    assert exc.value.reason == "binary_body"
+    # Invalid bytes in every charset tried: decoded as declared, over the extract stage's limit.
+    decoded = decode_html(by_kind["undecodable"]["payload"], by_kind["undecodable"]["charset"])
+    assert decoded.charset == "utf-8" and not decoded.fallback
+    assert replacement_share(decoded.text, decoded.replaced) > MAX_REPLACEMENT_SHARE
 
 
 def test_oversized_page_is_too_large_for_the_readers_default_limit(built):

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from thresher.contracts.recipe import RecipeError
-from thresher.filters.extract import Extractor, _Line, decode_html
+from thresher.filters.extract import MAX_ATTRIBUTES, ExtractionError, Extractor, _Line, decode_html
 from thresher.filters.registry import build_stage, parse_recipe
 
 from conftest import need_data
@@ -31,7 +31,7 @@ def normalise(text: str) -> str:
 def eval_page(file: str) -> tuple[str, dict]:
     root = need_data("trafilatura-eval")
     entry = next(e for e in json.loads((root / "evaldata.json").read_text()).values() if e["file"] == file)
-    return decode_html(gzip.decompress((root / "eval" / f"{file}.gz").read_bytes())), entry
+    return decode_html(gzip.decompress((root / "eval" / f"{file}.gz").read_bytes())).text, entry
 
 
 @pytest.mark.parametrize("file", PAGES)
@@ -171,7 +171,7 @@ def test_prose_runs_are_joined_across_short_gaps_and_small_tails_are_not():
     [
         "",
         "\x00\x01\x02\ufffd\x7f" * 200,
-        "<div>" * 20_000 + "deep text" + "</div>" * 20_000,
+        "<div>" * 500 + "deep text" + "</div>" * 500,
         "<html><body><p>unclosed <b><i>tags <table><tr><td>cell",
         "<script>var x = '</p>';</script><style>p{}</style>",
         "<p>" + "<a href='/x'>link</a> " * 500 + "</p>",
@@ -179,6 +179,16 @@ def test_prose_runs_are_joined_across_short_gaps_and_small_tails_are_not():
 )
 def test_extractors_never_raise_on_broken_html(method, html):
     assert isinstance(Extractor(method)(html), str)
+
+
+@pytest.mark.parametrize("method", Extractor.METHODS)
+def test_pages_beyond_the_parsing_bounds_are_too_complex_for_every_method(method):
+    deep = "<div>" * 20_000 + "deep text" + "</div>" * 20_000
+    wide = "<div " + " ".join(f"a{i}" for i in range(MAX_ATTRIBUTES + 1)) + ">text</div>"
+    for html in (deep, wide):
+        with pytest.raises(ExtractionError) as exc:
+            Extractor(method)(html)
+        assert exc.value.reason == "too_complex"
 
 
 @pytest.mark.parametrize("method", Extractor.METHODS)

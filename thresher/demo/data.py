@@ -14,7 +14,7 @@ records per page (pipelines/warc_writer.py, with warcio).
 | file | holds |
 |---|---|
 | demo-crawl-00000.warc.gz, demo-crawl-00001.warc.gz | 27 good articles; an exact and a near duplicate; spam; a short page; a page without end punctuation, one of short lines, one with a curly bracket; two boilerplate-only pages; 4 foreign pages; a toxic page; a page on a blocklisted domain |
-| demo-broken.warc.gz | a PNG (`not_html`), a 301 (`http_status_not_ok`), a page over the size limit (`too_large`), gzip bytes served as HTML (`binary_body` at extraction), bytes no charset decodes (`undecodable` at extraction) |
+| demo-broken.warc.gz | a PNG (`not_html`), a 301 (`http_status_not_ok`), a page over the size limit (`too_large`), gzip bytes served as HTML (`binary_body` at extraction), bytes no charset decodes (dropped at extraction: `invalid_bytes`) |
 | demo-truncated.warc.gz | 2 good articles, then a record cut in the middle (`truncated_gzip`) |
 | demo-empty.warc.gz | 0 bytes (`empty_file`) |
 | demo-docs.jsonl | 3 good articles as extracted text, a malformed line (`malformed_json`), a Latin-1 line (`invalid_utf8`), a line without `text` (`missing_text`) |
@@ -119,7 +119,7 @@ EXPECT = {
     "short_lines": "fineweb_quality",  # short_line_ratio
     "toxic": "bad_words",
     "binary_body": "errored:binary_body",
-    "undecodable": "errored:undecodable",
+    "undecodable": "extract",  # invalid bytes in every charset: over max_replacement_share
 }
 
 
