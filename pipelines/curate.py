@@ -12,6 +12,9 @@ in `thresher.filters` (DocumentChain); this module only wires it.
 
 from __future__ import annotations
 
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
 from thresher.contracts.recipe import Recipe
 from thresher.contracts.schema import READ_STAGE
 from thresher.filters.chain import DocumentChain
@@ -20,6 +23,8 @@ from thresher.pipelines.readers import RangeReader
 from thresher.pipelines.transforms import RangeRun, RunOptions
 
 NAMESPACE = "thresher.curate"
+# A sidecar holds one URL: more is not read.
+SIDECAR_BYTES = 65536
 
 
 class CurateRanges:
@@ -34,10 +39,18 @@ class CurateRanges:
         self.chain = DocumentChain(parse_recipe(self.recipe_dict))
 
     def outcomes(self, rng, fh, counts):
-        reader = RangeReader(rng.path, fh, rng.start, rng.end, self.max_record_bytes)
+        reader = RangeReader(rng.path, fh, rng.start, rng.end, self.max_record_bytes, read_sidecar)
         for record in reader:
             yield self.chain.process(record)
         counts["non_document_records"] += reader.non_document_records
+
+
+def read_sidecar(path: str) -> bytes | None:
+    """A small file beside an input (a saved page's `.url`), None when there is none."""
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        return fh.read(SIDECAR_BYTES)
 
 
 def stats_extra(counts: dict) -> dict:

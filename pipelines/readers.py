@@ -31,8 +31,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
@@ -41,6 +42,22 @@ from thresher.contracts.recipe import MAX_RECORD_BYTES
 from thresher.contracts.schema import RawRecord, document_id
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+SUPPORTED = (
+    "thresher reads .warc, .warc.gz, .wet, .wet.gz, .jsonl, .jsonl.gz, .json.gz, .parquet, and saved pages "
+    "(.html, .htm, .xhtml, optionally .gz)"
+)
+# A saved page's URL: from `<page>.url` beside it (one line), else from the page itself, in the
+# first PAGE_URL_BYTES: its canonical link, its og:url, or the "saved from url=" comment that
+# browsers write into saved pages (the Mark of the Web).
+URL_SIDECAR = ".url"
+PAGE_URL_BYTES = 65536
+_PAGE_URLS = (
+    re.compile(rb"<link\b[^>]*\brel\s*=\s*[\"']?canonical\b[^>]*>", re.IGNORECASE),
+    re.compile(rb"<meta\b[^>]*\bproperty\s*=\s*[\"']?og:url\b[^>]*>", re.IGNORECASE),
+    re.compile(rb"<!--\s*saved from url=\(\d+\)(\S+?)\s*-->", re.IGNORECASE),
+)
+_ABSOLUTE_URL = re.compile(rb"https?://[^\s\"'<>]+", re.IGNORECASE)
 DOCUMENT_RECORD_TYPES = WarcRecordType.response | WarcRecordType.resource | WarcRecordType.conversion
 GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1, ID2 and CM = deflate (RFC 1952)
 CHUNK = 1 << 20
@@ -62,7 +79,9 @@ def detect_format(path: str) -> str:
         return "jsonl"
     if name.endswith(".parquet"):
         return "parquet"
-    raise ValueError(f"cannot tell the format of {path!r} from its name (.warc[.gz], .wet[.gz], .jsonl[.gz], .parquet)")
+    if name.endswith(HTML_SUFFIXES):
+        return "html"
+    raise ValueError(f"cannot tell the format of {path!r} from its name: {SUPPORTED}")
 
 
 def splittable(path: str) -> bool:
@@ -176,10 +195,17 @@ def _warc_headers(head: bytes) -> dict[str, str]:
 class RangeReader:
     """The records of one byte range of one file (`fh`: the file opened, undecompressed, seekable).
 
-    Iterate for `RawRecord`s; `non_document_records` counts the records that carry no document."""
+    Iterate for `RawRecord`s; `non_document_records` counts the records that carry no document.
+    `read_sidecar(path)`: a small file's bytes, None when there is none (a saved page's `.url`)."""
 
     def __init__(
-        self, path: str, fh: IO[bytes], start: int = 0, end: int | None = None, max_record_bytes: int = MAX_RECORD_BYTES
+        self,
+        path: str,
+        fh: IO[bytes],
+        start: int = 0,
+        end: int | None = None,
+        max_record_bytes: int = MAX_RECORD_BYTES,
+        read_sidecar: Callable[[str], bytes | None] | None = None,
     ):
         self.path = path
         self.name = os.path.basename(path.rstrip("/"))
@@ -189,12 +215,13 @@ class RangeReader:
         self.max_bytes = max_record_bytes
         self.non_document_records = 0
         self.crawl: str | None = None
+        self.read_sidecar = read_sidecar
 
     def __iter__(self) -> Iterator[RawRecord]:
         try:
             fmt = detect_format(self.path)
         except ValueError:
-            yield self._error("unknown", 0, "unknown_format", 0)
+            yield self._error("unknown", 0, "unknown_format", None, error_detail=f"{self.name}: {SUPPORTED}")
             return
         self.fh.seek(0)
         head = self.fh.read(2)
@@ -208,6 +235,8 @@ class RangeReader:
             self.end = None
         if not head:
             yield self._error(fmt, 0, "empty_file", 0)
+        elif fmt == "html":
+            yield self._html(gzipped)
         elif fmt in ("warc", "wet") and gzipped:
             yield from self._gzip_warc(fmt)
         elif fmt in ("warc", "wet"):
@@ -394,6 +423,32 @@ class RangeReader:
             fmt, offset, length, content=body, payload=body, charset=charset, payload_bytes=len(body), **fields
         )
 
+    # -- saved pages
+
+    def _html(self, gzipped: bool) -> RawRecord:
+        """A saved page: one document, the whole file (inflated when gzipped)."""
+        fmt = "html"
+        length = self.fh.seek(0, io.SEEK_END)
+        self.fh.seek(0)
+        stream = io.BufferedReader(GzipMembers(self.fh), CHUNK) if gzipped else self.fh
+        try:
+            body = stream.read(self.max_bytes + 1)
+        except (EOFError, zlib.error) as exc:
+            return self._error(fmt, 0, "truncated_gzip" if isinstance(exc, EOFError) else "corrupt_gzip", length)
+        url = self._sidecar_url() or page_url(body)
+        if len(body) > self.max_bytes:
+            return self._error(fmt, 0, "too_large", length, url=url, payload_bytes=len(body))
+        return self._record(fmt, 0, length, content=body, url=url, payload=body, payload_bytes=len(body))
+
+    def _sidecar_url(self) -> str | None:
+        if self.read_sidecar is None:
+            return None
+        data = self.read_sidecar(self.path + URL_SIDECAR)
+        if not data:
+            return None
+        found = _ABSOLUTE_URL.match(data.strip())
+        return found.group().decode("ascii", "replace") if found else None
+
     # -- JSONL
 
     def _jsonl(self, gzipped: bool) -> Iterator[RawRecord]:
@@ -428,24 +483,14 @@ class RangeReader:
             return self._error(fmt, offset, "invalid_utf8", length, payload_bytes=length)
         except json.JSONDecodeError:
             return self._error(fmt, offset, "malformed_json", length, payload_bytes=length)
-        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+        if not isinstance(obj, dict):
             return self._error(fmt, offset, "missing_text", length, payload_bytes=length)
-        text = obj["text"]
-        url, crawl = _string(obj.get("url")), _string(obj.get("crawl") or obj.get("cc_segment"))
-        if not _encodable(text, url, crawl):  # JSON's \ud800 escapes make lone surrogates
+        fields = mapped_fields(obj)
+        if not isinstance(fields["text"], str):
+            return self._error(fmt, offset, "missing_text", length, payload_bytes=length)
+        if not _encodable(*fields.values()):  # JSON's \ud800 escapes make lone surrogates
             return self._error(fmt, offset, "invalid_utf8", length, payload_bytes=length)
-        fetch_date = _string(obj.get("date") or obj.get("fetch_date"))
-        return self._record(
-            fmt,
-            offset,
-            length,
-            content=text,
-            url=url,
-            crawl=crawl,
-            fetch_date=fetch_date,
-            text=text,
-            payload_bytes=length,
-        )
+        return self._record(fmt, offset, length, content=fields["text"], payload_bytes=length, **fields)
 
     # -- Parquet
 
@@ -462,42 +507,116 @@ class RangeReader:
         names = set(pf.schema_arrow.names)
         meta = pf.metadata
         groups = row_groups_in(meta, self.start, self.end)
-        if self.start == 0 and "text" not in names:
+        has_text = bool(names & set(FIELD_PATHS["text"]))
+        if self.start == 0 and not has_text:
             yield self._error(fmt, 0, "missing_text_column", None)
             return
         first_rows = [0]
         for i in range(meta.num_row_groups):
             first_rows.append(first_rows[-1] + meta.row_group(i).num_rows)
-        columns = [c for c in ("text", "url", "crawl", "date") if c in names]
-        for i in groups if "text" in names else []:
+        for i in groups if has_text else []:
             row = first_rows[i]
-            for batch in pf.iter_batches(row_groups=[i], columns=columns):
-                cols = batch.to_pydict()
-                for j in range(batch.num_rows):
-                    yield self._parquet_record(cols, j, row)
+            for batch in pf.iter_batches(row_groups=[i], columns=[c for c in PARQUET_COLUMNS if c in names]):
+                for obj in batch.to_pylist():
+                    yield self._parquet_record(obj, row)
                     row += 1
 
-    def _parquet_record(self, cols: dict, j: int, row: int) -> RawRecord:
+    def _parquet_record(self, obj: dict, row: int) -> RawRecord:
         fmt = "parquet"
-        text = cols["text"][j]
+        fields = mapped_fields(obj)
+        text = fields["text"]
         if not isinstance(text, str):
             return self._error(fmt, row, "missing_text", None)
         if len(text) > self.max_bytes:
             return self._error(fmt, row, "too_large", None, payload_bytes=len(text))
-        url = _string(cols["url"][j]) if "url" in cols else None
-        crawl = _string(cols["crawl"][j]) if "crawl" in cols else None
-        fetch_date = _string(cols["date"][j]) if "date" in cols else None
-        return self._record(
-            fmt,
-            row,
-            None,
-            content=text,
-            url=url,
-            crawl=crawl,
-            fetch_date=fetch_date,
-            text=text,
-            payload_bytes=len(text.encode("utf-8")),
-        )
+        return self._record(fmt, row, None, content=text, payload_bytes=len(text.encode("utf-8")), **fields)
+
+
+# Where the common layouts of extracted web text keep each field: the first of a field's paths that
+# holds a value wins ("a.b": key b of the object at key a). The layouts:
+#   top-level          {"text", "url", "crawl" | "dump", "date"}: C4 ("timestamp"), thresher's own
+#                      curated Parquet ("source_record_id")
+#   datatrove/FineWeb  {"text", "id", "metadata": {"url", "dump", "date", "file_path", ...}}
+#                      (FineWeb's Parquet has the same fields at the top level)
+#   Dolma              {"id", "text", "source", "added", "created", "metadata": {"url", ...}}
+#   CCNet              {"raw_content", "url", "date_download", "cc_segment", "digest", ...}
+#   RedPajama          v1: {"text", "meta": {"url", "timestamp", ...}}; v2 documents: CCNet's
+# `crawl` is the crawl's name, CC-MAIN-YYYY-WW, taken from a path that holds one (CCNet's
+# cc_segment, FineWeb's file_path) where no field names it. `record_id` is kept only when it is a
+# WARC-Record-ID (FineWeb's ids are): then the document's id is the one its WARC record has
+# (contracts/schema.py document_id), whichever file it is read from; other ids (Dolma's, a row
+# number) are not unique beyond their dataset, so those documents are identified by content.
+FIELD_PATHS = {
+    "text": ("text", "raw_content", "content"),
+    "url": ("url", "metadata.url", "meta.url", "metadata.warc_target_uri"),
+    "crawl": ("crawl", "dump", "metadata.crawl", "metadata.dump", "meta.crawl", "meta.dump"),
+    "crawl_path": (
+        "cc_segment",
+        "metadata.cc_segment",
+        "meta.cc_segment",
+        "file_path",
+        "metadata.file_path",
+        "meta.file_path",
+        "warc_path",
+        "metadata.warc_path",
+    ),
+    "fetch_date": (
+        "date",
+        "fetch_date",
+        "date_download",
+        "timestamp",
+        "metadata.date",
+        "metadata.date_download",
+        "metadata.timestamp",
+        "meta.date",
+        "meta.date_download",
+        "meta.timestamp",
+        "created",
+    ),
+    "record_id": ("id", "source_record_id", "metadata.warc_record_id", "metadata.id", "meta.warc_record_id"),
+}
+# The top-level columns a Parquet reader needs for the paths above.
+PARQUET_COLUMNS = sorted({path.split(".")[0] for paths in FIELD_PATHS.values() for path in paths})
+_CRAWL_NAME = re.compile(r"CC-MAIN-\d{4}-\d{2}")
+_WARC_RECORD_ID = re.compile(r"<urn:uuid:[0-9a-fA-F-]{36}>")
+
+
+def _lookup(obj: dict, path: str):
+    for key in path.split("."):
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def mapped_fields(obj: dict) -> dict:
+    """A JSON object's or Parquet row's text, url, crawl, fetch_date and record_id, wherever its
+    layout keeps them (FIELD_PATHS). Metadata values of other types become text (`"date":
+    20240101`, a timestamp column); `text` is returned as found, for the caller to check."""
+    found = {}
+    for field, paths in FIELD_PATHS.items():
+        values = (_lookup(obj, path) for path in paths)
+        if field == "record_id":
+            values = (v for v in values if isinstance(v, str) and _WARC_RECORD_ID.fullmatch(v))
+        value = next((v for v in values if v not in (None, "")), None)
+        found[field] = value if field == "text" else _string(value)
+    crawl_path = found.pop("crawl_path")
+    if found["crawl"] is None and crawl_path:
+        name = _CRAWL_NAME.search(crawl_path)
+        found["crawl"] = name.group() if name else None
+    return found
+
+
+def page_url(body: bytes) -> str | None:
+    """A saved page's own URL, where its first bytes give one (`_PAGE_URLS`, in that order)."""
+    head = body[:PAGE_URL_BYTES]
+    for pattern in _PAGE_URLS:
+        found = pattern.search(head)
+        if found:
+            url = _ABSOLUTE_URL.search(found.group(found.lastindex or 0))
+            if url:
+                return url.group().decode("ascii", "replace")
+    return None
 
 
 def _string(value) -> str | None:

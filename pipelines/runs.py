@@ -39,7 +39,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from thresher.contracts.errors import UsageError
 from thresher.contracts.funnel import check_accounting, format_funnel
-from thresher.pipelines.readers import plan_ranges
+from thresher.pipelines.readers import URL_SIDECAR, plan_ranges
 
 WORK = "_work"
 RANGES = f"{WORK}/ranges"
@@ -91,7 +91,9 @@ def match_inputs(patterns: list[str]) -> list[tuple[str, int]]:
         if zstd:
             raise UsageError(f"--input {zstd[0]!r}: zstd-compressed inputs are not read yet; decompress them first")
         files.update((m.path, m.size_in_bytes) for m in found)
-    return sorted(files.items())
+    # A saved page's `.url` sidecar is read with its page, not as an input of its own.
+    sidecars = {path for path in files if path.endswith(URL_SIDECAR) and path.removesuffix(URL_SIDECAR) in files}
+    return sorted((path, size) for path, size in files.items() if path not in sidecars)
 
 
 def plan(files: list[tuple[str, int]], range_bytes: int) -> list[InputRange]:
