@@ -19,7 +19,8 @@ but without fetching a fresh list from the network.
 
 Differences from datatrove, both on purpose: host names and URL words are lower-cased before
 matching (the lists are lower case; datatrove misses "WWW.Example.COM" and "/XXX/"), and a
-document without a URL is kept with zero scores (datatrove fails on it). As in datatrove, the URL
+document without a URL (datatrove fails on it) is dropped as "no_url", or with `missing_url: keep`
+kept unchecked; either way its `no_url` score is 1, so it is counted. As in datatrove, the URL
 list is matched against the whole URL as given; UT1 writes its entries without a scheme, so
 "http://" URLs rarely match it.
 """
@@ -34,7 +35,7 @@ import tarfile
 import tempfile
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -148,17 +149,22 @@ class URLBlocklistFilter(DocumentFilter):
         soft_word_threshold: Count = 2,  # datatrove URLFilter default, as FineWeb ran it
         extra_domains: Sequence[str] = (),
         extra_urls: Sequence[str] = (),
+        # A document this stage cannot check: dropped by default, so that a corpus read without
+        # its URLs (a JSONL layout the reader does not know) shows in the funnel, not passes.
+        missing_url: Literal["drop", "keep"] = "drop",
     ):
         self.soft_word_threshold = soft_word_threshold
+        self.missing_url = missing_url
         self.extra_domains = frozenset(d.strip().lower() for d in extra_domains)
         self.extra_urls = frozenset(u.strip() for u in extra_urls)
 
     def score(self, doc: Mapping) -> dict[str, float]:
         url = doc.get("url") or ""
         if not url:
-            return dict.fromkeys(
+            scores = dict.fromkeys(
                 ("domain", "subdomain", "url", "banned_words", "soft_banned_words", "banned_subwords"), 0.0
             )
+            return {**scores, "no_url": 1.0}
         lists = _lists()
         parts = _tld_extractor()(url)
         registered = f"{parts.domain}.{parts.suffix}".lower() if parts.domain and parts.suffix else ""
@@ -172,9 +178,12 @@ class URLBlocklistFilter(DocumentFilter):
             "banned_words": float(len(words & lists.banned_words)),
             "soft_banned_words": float(len(words & lists.soft_banned_words)),
             "banned_subwords": float(sum(sub in normalized for sub in lists.banned_subwords)),
+            "no_url": 0.0,
         }
 
     def decide(self, scores: Mapping[str, float]) -> Decision:
+        if scores.get("no_url") and self.missing_url == "drop":  # runs before this score existed lack it
+            return Decision(False, "no_url")
         if scores["domain"]:
             return Decision(False, "domain")
         if scores["subdomain"]:

@@ -341,5 +341,9 @@ def test_url_blocklist_extra_domains():
     assert f({"text": "", "url": "https://news.example.org/a"}).reason == "domain"
 
 
-def test_url_blocklist_keeps_documents_without_url():
-    assert URLBlocklistFilter()({"text": "text", "url": None}).keep
+def test_url_blocklist_counts_documents_without_url():
+    dropped = URLBlocklistFilter()({"text": "text", "url": None})
+    assert (dropped.keep, dropped.reason, dropped.scores["no_url"]) == (False, "no_url", 1.0)
+    kept = URLBlocklistFilter(missing_url="keep")({"text": "text", "url": None})
+    assert kept.keep and kept.scores["no_url"] == 1.0
+    assert URLBlocklistFilter()({"text": "text", "url": "https://example.com/"}).scores["no_url"] == 0.0
