@@ -151,9 +151,9 @@ def main() -> None:
                 )
                 results[name].append((seconds, peak))
                 print(f"round {round_ + 1}: {name}: {seconds:.1f} s, peak RSS {peak / 2**30:.2f} GiB", flush=True)
-        manifest = json.loads(
-            (Path(str(tmp / f"out-0-{len('global shuffle (thresher shard)')}")) / "manifest.json").read_text()
-        )
+        # build_pipeline leaves the shard set staged (shard.run publishes it): the manifest is there.
+        out = tmp / f"out-0-{len('global shuffle (thresher shard)')}"
+        manifest = json.loads((out / shard.STAGED / "manifest.json").read_text())
         tokens = sum(s["tokens"] for s in manifest["splits"].values())
     print(f"\n{tokens:,} tokens in rows of 1,025; {args.workers} workers\n")
     print("| pipeline | wall s (median) | tokens/s | peak RSS (median) |")

@@ -3,6 +3,8 @@ and the reader (trainer/data.py). docs/contracts.md describes it in prose.
 
 A shard set is `manifest.json` plus `<split>/shard-NNNNN.arrow`: uncompressed Arrow IPC files with
 one column `tokens: fixed_size_list<uint16|uint32>[row_length]`, `row_length = sequence_length + 1`.
+The manifest lists every shard with its rows, tokens, size in bytes and sha256; it is published
+last, so a folder holds a shard set when, and only when, it holds a manifest.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import hashlib
 
 import pyarrow as pa
 
+from thresher.contracts.errors import UsageError
+
 FORMAT = "thresher-shards"
 FORMAT_VERSION = 1
 SPLITS = ("train", "val")
@@ -18,6 +22,11 @@ DTYPES = {"uint16": pa.uint16(), "uint32": pa.uint32()}
 MANIFEST_FILE = "manifest.json"
 # The split hash is taken modulo 10,000 (val_fraction has 1e-4 resolution).
 SPLIT_MODULUS = 10_000
+
+
+class ShardSetError(UsageError):
+    """A folder that is not the complete shard set its manifest describes: no manifest (a shard run
+    that did not finish), a manifest of another format, a shard missing or not the one listed."""
 
 
 def split_bucket(doc_id: str) -> int:
@@ -35,6 +44,11 @@ def shard_path(split: str, index: int) -> str:
     return f"{split}/shard-{index:05d}.arrow"
 
 
+def shard_glob(split: str) -> str:
+    """Every name `shard_path` gives in `split`."""
+    return f"{split}/shard-*.arrow"
+
+
 def tokens_type(dtype: str, row_length: int) -> pa.DataType:
     """The `tokens` column's type: one fixed-size list of `row_length` ids per row."""
     return pa.list_(DTYPES[dtype], row_length)
@@ -45,15 +59,16 @@ def shard_schema(dtype: str, row_length: int, metadata: dict) -> pa.Schema:
 
 
 def check_manifest(manifest: dict, where: str) -> dict:
-    """`manifest` if it is one this code knows how to read; ValueError naming `where` otherwise."""
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{where}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    """`manifest` if it is one this code knows how to read; ShardSetError naming `where` otherwise."""
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise ShardSetError(f"{where}: format {found!r}, expected {FORMAT!r}")
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
+        raise ShardSetError(
             f"{where}: format_version {manifest.get('format_version')!r}, this reader knows {FORMAT_VERSION}"
         )
     if manifest["row_length"] != manifest["sequence_length"] + 1:
-        raise ValueError(f"{where}: row_length {manifest['row_length']} != sequence_length + 1")
+        raise ShardSetError(f"{where}: row_length {manifest['row_length']} != sequence_length + 1")
     if manifest["dtype"] not in DTYPES:
-        raise ValueError(f"{where}: dtype {manifest['dtype']!r}, expected one of {sorted(DTYPES)}")
+        raise ShardSetError(f"{where}: dtype {manifest['dtype']!r}, expected one of {sorted(DTYPES)}")
     return manifest

@@ -23,8 +23,14 @@ the output is the same bytes whatever the runner, the number of workers or the b
    of about (not exactly) rows_per_shard rows;
 5. write each shard as an uncompressed Arrow IPC file (one record batch, so a reader's memory
    map gives one contiguous `(rows, row_length)` array), then manifest.json from the shards'
-   metadata. A shard is written in one piece by one worker and retries rewrite the same bytes;
-   the manifest is written last, so its presence marks a complete shard set.
+   metadata, all under `_work/staged/`: a shard is written in one piece by one worker and
+   retries rewrite the same bytes; the staged manifest is written last, atomically.
+6. publish (`publish`, on the launcher, once the pipeline is done): remove the folder's old
+   manifest, move the staged shards into place, remove the old set's shards the new one does
+   not have, move the manifest into place. Until the old manifest goes, the old shard set is
+   whole and in force (a run stopped before then leaves it as it was); from then until the new
+   one arrives there is no manifest, so no reader takes a mixture of two sets for one. A shard
+   set with no rows at all is never published: `thresher shard` refuses it (UsageError).
 
 Paths go through Beam's FileSystems, so gs:// works where apache-beam[gcp] is installed.
 """
@@ -34,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 
 import apache_beam as beam
 import numpy as np
@@ -43,13 +50,44 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.runners.runner import PipelineState
 
-from thresher.contracts.shards import FORMAT, FORMAT_VERSION, MANIFEST_FILE, SPLITS, shard_path, shard_schema, split_of
+from thresher.contracts.errors import UsageError
+from thresher.contracts.shards import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST_FILE,
+    SPLITS,
+    shard_glob,
+    shard_path,
+    shard_schema,
+    split_of,
+)
 from thresher.pipelines.options import pipeline_options
 from thresher.pipelines.readers import row_groups_in
-from thresher.pipelines.runs import RANGES, Progress, RunFolder, match_inputs, plan, range_bytes_for
-from thresher.tokenizer.encode import EOS_TOKEN, DocumentEncoder, eos_token_from_config, pack_sequences, tokenizer_paths
+from thresher.pipelines.runs import (
+    RANGES,
+    TMP,
+    WORK,
+    Progress,
+    RunFolder,
+    match_inputs,
+    plan,
+    range_bytes_for,
+    read_json,
+)
+from thresher.tokenizer.encode import (
+    EOS_TOKEN,
+    DocumentEncoder,
+    TokenizerError,
+    eos_token_from_config,
+    not_a_tokenizer,
+    pack_sequences,
+    tokenizer_paths,
+)
 
 NAMESPACE = "thresher.shard"
+# Where the pipeline writes the new shard set (`<split>/shard-NNNNN.arrow` and manifest.json, as
+# in the output folder) before `publish` moves it into place.
+STAGED = f"{WORK}/staged"
 
 # GPT-2's context length (nanoGPT's block_size).
 DEFAULT_SEQUENCE_LENGTH = 1024
@@ -80,15 +118,26 @@ def shuffle_key(seed: int, split: str, bucket: int, row_index: int) -> int:
 
 
 def load_encoder(tokenizer: str) -> DocumentEncoder:
-    """A tokenizer folder or tokenizer.json, local or remote (through FileSystems)."""
+    """A tokenizer folder or tokenizer.json, local or remote (through FileSystems); TokenizerError
+    (a UsageError: one line) when `tokenizer` is not one."""
+    try:
+        return _load_encoder(tokenizer)
+    except TokenizerError as e:
+        raise TokenizerError(f"--tokenizer: {e}") from None
+
+
+def _load_encoder(tokenizer: str) -> DocumentEncoder:
     json_path, config_path = tokenizer_paths(tokenizer)
+    if not FileSystems.exists(json_path):
+        local = "://" not in tokenizer
+        raise not_a_tokenizer(tokenizer, FileSystems.exists(tokenizer), local and os.path.isdir(tokenizer))
     with FileSystems.open(json_path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         data = f.read()
     eos_token = EOS_TOKEN
     if FileSystems.exists(config_path):
         with FileSystems.open(config_path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            eos_token = eos_token_from_config(f.read())
-    return DocumentEncoder.from_bytes(data, eos_token)
+            eos_token = eos_token_from_config(f.read(), config_path)
+    return DocumentEncoder.from_bytes(data, eos_token, json_path)
 
 
 def _write_bytes(path: str, data: bytes) -> None:
@@ -179,10 +228,10 @@ def _assign_shard(element, rows_per_shard: int, split_rows: dict):
 
 
 class WriteShard(beam.DoFn):
-    """((split, shard index), rows) -> one Arrow IPC file; yields its manifest entry."""
+    """((split, shard index), rows) -> one Arrow IPC file under `folder`; yields its manifest entry."""
 
-    def __init__(self, output: str, row_length: int, dtype: str, schema_metadata: dict):
-        self.output = output
+    def __init__(self, folder: str, row_length: int, dtype: str, schema_metadata: dict):
+        self.folder = folder
         self.row_length = row_length
         self.dtype = dtype
         self.schema_metadata = schema_metadata
@@ -199,17 +248,19 @@ class WriteShard(beam.DoFn):
             writer.write_batch(pa.record_batch([column], schema=schema))
         data = sink.getvalue().to_pybytes()
         relative = shard_path(split, index)
-        _write_bytes(FileSystems.join(self.output, relative), data)
+        _write_bytes(FileSystems.join(self.folder, relative), data)
         yield {
             "split": split,
             "path": relative,
             "rows": len(rows),
             "tokens": len(tokens),
+            "bytes": len(data),
             "sha256": hashlib.sha256(data).hexdigest(),
         }
 
 
 def _write_manifest(shards: list, header: dict, split_stats: dict, output: str) -> None:
+    """The staged manifest, last and atomically: its presence marks the pipeline's work done."""
     splits = {}
     for split in SPLITS:
         documents, tokens, rows, dropped_tail = split_stats.get(split, (0, 0, 0, 0))
@@ -221,10 +272,10 @@ def _write_manifest(shards: list, header: dict, split_stats: dict, output: str) 
             "rows": rows,
             "tokens": tokens,
             "dropped_tail_tokens": dropped_tail,
-            "shards": [{k: s[k] for k in ("path", "rows", "tokens", "sha256")} for s in entries],
+            "shards": [{k: s[k] for k in ("path", "rows", "tokens", "bytes", "sha256")} for s in entries],
         }
     manifest = {**header, "splits": splits}
-    RunFolder(output).write(MANIFEST_FILE, (json.dumps(manifest, indent=2) + "\n").encode())  # last, atomically
+    RunFolder(output).write(f"{STAGED}/{MANIFEST_FILE}", (json.dumps(manifest, indent=2) + "\n").encode())
 
 
 def build_pipeline(
@@ -241,7 +292,8 @@ def build_pipeline(
     packing_buckets: int = DEFAULT_PACKING_BUCKETS,
     source: str | None = None,
 ) -> None:
-    """Add the shard pipeline over `ranges` of `inputs` to `pipeline`. `rows_per_shard` defaults to
+    """Add the shard pipeline over `ranges` of `inputs` to `pipeline`: it writes the shard set under
+    `output`/_work/staged/, for `publish` to move into place. `rows_per_shard` defaults to
     SHARD_TOKENS // row length; `source` (the manifest's name for the shard set) to the inputs."""
     inputs = [inputs] if isinstance(inputs, str) else list(inputs)
     if sequence_length < 1:
@@ -296,7 +348,7 @@ def build_pipeline(
         packed.rows
         | "AssignShards" >> beam.Map(_assign_shard, rows_per_shard, beam.pvalue.AsDict(split_stats))
         | "GroupShards" >> beam.GroupByKey()
-        | "WriteShards" >> beam.ParDo(WriteShard(output, row_length, dtype, schema_metadata))
+        | "WriteShards" >> beam.ParDo(WriteShard(RunFolder(output).path(STAGED), row_length, dtype, schema_metadata))
     )
     (
         shards
@@ -308,30 +360,78 @@ def build_pipeline(
 def run(
     inputs: str | list[str], tokenizer: str, output: str, beam_args: list[str] | None = None, **kwargs
 ) -> dict | None:
-    """Build and run the pipeline; the manifest it wrote (None for a Dataflow dry run, where
-    nothing is listed, read or written). `kwargs` go to build_pipeline."""
+    """Build and run the pipeline, then publish the shard set; the manifest (None for a Dataflow
+    dry run, where nothing is listed, read or written). `kwargs` go to build_pipeline. UsageError,
+    with the output folder left as it was, when the input makes no row at all."""
     inputs = [inputs] if isinstance(inputs, str) else list(inputs)
     options = pipeline_options(beam_args)
     dry_run = bool(options.get_all_options().get("dry_run"))
     files = [(pattern, 0) for pattern in inputs] if dry_run else match_inputs(inputs)
     range_bytes = range_bytes_for(sum(size for _, size in files))
     folder = RunFolder(output)
-    if not dry_run and FileSystems.exists(folder.path(MANIFEST_FILE)):
-        # The manifest marks a complete shard set: an earlier one must not outlive the shards this
-        # run is about to overwrite, should it stop halfway.
-        FileSystems.delete([folder.path(MANIFEST_FILE)])
     pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, inputs, files, range_bytes, tokenizer, output, **kwargs)
+    build_pipeline(pipeline, inputs, files, range_bytes, tokenizer, output, **kwargs)  # reads the tokenizer
+    if not dry_run:
+        # What a stopped run left: its staged shards (a whole shard set's worth, at worst) and
+        # range markers, which would count as progress of this one.
+        debris = [folder.path(part) for part in (STAGED, RANGES, TMP)]
+        FileSystems.delete([path for path in debris if FileSystems.exists(path)])
     with Progress(folder, plan(files, range_bytes), "shard"):
         state = pipeline.run().wait_until_finish()
     if dry_run:
         return None
     if state != PipelineState.DONE:
-        raise RuntimeError(f"the shard pipeline ended {state}, not DONE: {output} holds no manifest")
+        raise RuntimeError(f"the shard pipeline ended {state}, not DONE: {output} holds what it held before")
+    staged = read_json(folder.path(STAGED, MANIFEST_FILE))
+    if not any(split["rows"] for split in staged["splits"].values()):
+        folder.finish(everything=True)
+        raise UsageError(
+            f"{nothing_to_shard(staged, inputs, kwargs.get('packing_buckets'))}; {output} is left as it was"
+        )
+    manifest = publish(output)
     folder.finish(everything=True)
-    with FileSystems.open(folder.path(MANIFEST_FILE)) as f:
-        manifest = json.load(f)
     print(summary(manifest, output))
+    return manifest
+
+
+def nothing_to_shard(manifest: dict, inputs: list[str], packing_buckets: int | None) -> str:
+    """Why a shard set has no rows, in words."""
+    splits = manifest["splits"].values()
+    documents = sum(split["documents"] for split in splits)
+    where = f"--input {' '.join(inputs)}"
+    if not documents:
+        return f"{where} holds no document with an id and a text: no token shards to write"
+    tokens = sum(split["dropped_tail_tokens"] for split in splits)
+    buckets = packing_buckets or DEFAULT_PACKING_BUCKETS
+    return (
+        f"{where}: its {documents:,} documents make {tokens:,} tokens (EOS included), not one row of "
+        f"{manifest['row_length']:,} (--sequence-length + 1) in any of the {buckets} packing buckets of a split: "
+        "no token shards to write (a shorter --sequence-length or fewer --packing-buckets would make some)"
+    )
+
+
+def publish(output: str) -> dict:
+    """Move the shard set staged under `output`/_work/staged/ into place; its manifest.
+
+    The old manifest goes first and the new one comes last, so at no moment does a manifest.json
+    describe shards that are not its own: a stop in between leaves no manifest, which readers
+    refuse (trainer/data.py). Old shards that the new set does not overwrite are removed."""
+    folder = RunFolder(output)
+    manifest = read_json(folder.path(STAGED, MANIFEST_FILE))
+    if FileSystems.exists(folder.path(MANIFEST_FILE)):
+        FileSystems.delete([folder.path(MANIFEST_FILE)])
+    new = [shard["path"] for split in manifest["splits"].values() for shard in split["shards"]]
+    for split in SPLITS:
+        if not FileSystems.exists(folder.path(split)):  # a local rename does not make the folder
+            FileSystems.mkdirs(folder.path(split))
+    if new:
+        FileSystems.rename([folder.path(STAGED, path) for path in new], [folder.path(path) for path in new])
+    kept = {folder.path(path) for path in new}
+    found = FileSystems.match([folder.path(shard_glob(split)) for split in SPLITS])
+    stale = [m.path for result in found for m in result.metadata_list if m.path not in kept]
+    if stale:
+        FileSystems.delete(stale)
+    FileSystems.rename([folder.path(STAGED, MANIFEST_FILE)], [folder.path(MANIFEST_FILE)])
     return manifest
 
 

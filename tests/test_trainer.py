@@ -97,6 +97,7 @@ def write_shards(
                     "path": rel,
                     "rows": len(part),
                     "tokens": int(part.size),
+                    "bytes": (out / rel).stat().st_size,
                     "sha256": hashlib.sha256((out / rel).read_bytes()).hexdigest(),
                 }
             )

@@ -22,10 +22,30 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
+from thresher.contracts.errors import UsageError
+
 # GPT-2's end-of-text token; train.py makes it the first special token (id 0).
 EOS_TOKEN = "<|endoftext|>"
 TOKENIZER_FILE = "tokenizer.json"
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+WHAT_A_TOKENIZER_IS = (
+    f"a tokenizer is a folder holding {TOKENIZER_FILE} (as `thresher tokenizer train` writes) or a {TOKENIZER_FILE}"
+)
+
+
+class TokenizerError(UsageError):
+    """A path named as a tokenizer that is not one: missing, not a `tokenizers` JSON, no EOS."""
+
+
+def not_a_tokenizer(path: str, exists: bool, is_folder: bool) -> TokenizerError:
+    """The error for a tokenizer path whose tokenizer.json (tokenizer_paths) is not there."""
+    if not exists:
+        what = "does not exist"
+    elif is_folder:
+        what = f"holds no {TOKENIZER_FILE}"
+    else:
+        what = "is not a tokenizer"
+    return TokenizerError(f"{path} {what}: {WHAT_A_TOKENIZER_IS}")
 
 
 def token_dtype(vocab_size: int) -> np.dtype:
@@ -45,11 +65,24 @@ class DocumentEncoder:
     sha256: str
 
     @classmethod
-    def from_bytes(cls, tokenizer_json: bytes, eos_token: str = EOS_TOKEN) -> DocumentEncoder:
-        tokenizer = Tokenizer.from_str(tokenizer_json.decode("utf-8"))
+    def from_bytes(cls, tokenizer_json: bytes, eos_token: str = EOS_TOKEN, where: str = "tokenizer") -> DocumentEncoder:
+        """TokenizerError naming `where` (the file's path) when the bytes are not a tokenizer with
+        this EOS token."""
+        try:
+            parsed = json.loads(tokenizer_json)
+        except ValueError as e:  # JSONDecodeError and UnicodeDecodeError alike
+            raise TokenizerError(f"{where} is not a tokenizer, not even JSON ({e}): {WHAT_A_TOKENIZER_IS}") from None
+        try:
+            tokenizer = Tokenizer.from_str(tokenizer_json.decode("utf-8"))
+        except Exception as e:  # noqa: BLE001 - tokenizers raises a bare Exception for any JSON not its own
+            keys = ", ".join(list(parsed)[:4]) if isinstance(parsed, dict) else type(parsed).__name__
+            raise TokenizerError(
+                f"{where} is JSON ({keys}), but not a `tokenizers` tokenizer.json ({str(e).splitlines()[0]}): "
+                + WHAT_A_TOKENIZER_IS
+            ) from None
         eos_id = tokenizer.token_to_id(eos_token)
         if eos_id is None:
-            raise ValueError(f"tokenizer has no EOS token {eos_token!r}")
+            raise TokenizerError(f"{where} has no EOS token {eos_token!r}")
         return cls(tokenizer, eos_id, hashlib.sha256(tokenizer_json).hexdigest())
 
     @classmethod
@@ -57,9 +90,11 @@ class DocumentEncoder:
         """Load a local tokenizer folder (as written by `thresher tokenizer train`) or a
         tokenizer.json. EOS is the `eos_token` of tokenizer_config.json beside it, if any."""
         json_path, config_path = tokenizer_paths(str(path))
+        if not Path(json_path).is_file():
+            raise not_a_tokenizer(str(path), Path(path).exists(), Path(path).is_dir())
         config = Path(config_path)
-        eos_token = eos_token_from_config(config.read_bytes()) if config.exists() else EOS_TOKEN
-        return cls.from_bytes(Path(json_path).read_bytes(), eos_token)
+        eos_token = eos_token_from_config(config.read_bytes(), config_path) if config.exists() else EOS_TOKEN
+        return cls.from_bytes(Path(json_path).read_bytes(), eos_token, json_path)
 
     @property
     def vocab_size(self) -> int:
@@ -99,10 +134,17 @@ def tokenizer_paths(path: str) -> tuple[str, str]:
     return f"{folder}/{TOKENIZER_FILE}", f"{folder}/{TOKENIZER_CONFIG_FILE}"
 
 
-def eos_token_from_config(config_json: bytes) -> str:
-    eos = json.loads(config_json).get("eos_token", EOS_TOKEN)
+def eos_token_from_config(config_json: bytes, where: str = TOKENIZER_CONFIG_FILE) -> str:
+    try:
+        config = json.loads(config_json)
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError alike
+        raise TokenizerError(f"{where} is not JSON ({e})") from None
+    eos = config.get("eos_token", EOS_TOKEN) if isinstance(config, dict) else None
     # transformers may write an AddedToken as a dict ({"content": "<|endoftext|>", ...}).
-    return eos["content"] if isinstance(eos, dict) else eos
+    eos = eos.get("content") if isinstance(eos, dict) else eos
+    if not isinstance(eos, str):
+        raise TokenizerError(f"{where} names no eos_token")
+    return eos
 
 
 def pack_sequences(token_lists: Sequence[np.ndarray], row_length: int) -> tuple[np.ndarray, int]:

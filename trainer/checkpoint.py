@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from thresher.contracts.errors import UsageError
 from thresher.contracts.files import file_sha256
 
 # 2: optimizer.pt keyed by parameter name (torch.distributed.checkpoint's full state dict, the
@@ -203,7 +204,7 @@ def tokenizer_folder(record: dict) -> Path:
     path = Path(record["path"])
     json_path = path if path.suffix == ".json" else path / "tokenizer.json"
     if not json_path.is_file():
-        raise FileNotFoundError(f"the training tokenizer {json_path} is not there (moved?): name its folder explicitly")
+        raise UsageError(f"the training tokenizer {json_path} is not there (moved?): name its folder with --tokenizer")
     if file_sha256(json_path) != record["sha256"]:
-        raise ValueError(f"{json_path} is not the tokenizer the model was trained with (sha256 differs)")
+        raise UsageError(f"{json_path} is not the tokenizer the model was trained with (sha256 differs)")
     return json_path.parent

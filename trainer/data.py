@@ -25,7 +25,7 @@ import pyarrow as pa
 import torch
 
 from thresher.contracts.files import cache_dir, fetch, file_sha256, is_remote, open_file
-from thresher.contracts.shards import MANIFEST_FILE, check_manifest, tokens_type
+from thresher.contracts.shards import MANIFEST_FILE, ShardSetError, check_manifest, tokens_type
 
 
 def local_shard_set(data_dir: str) -> str:
@@ -51,22 +51,36 @@ def local_shard_set(data_dir: str) -> str:
 
 
 def read_manifest(data_dir) -> dict:
-    """manifest.json of a shard set, checked against the format this reader knows."""
+    """manifest.json of a shard set, checked against the format this reader knows; ShardSetError
+    (one line for the user) when there is none: `thresher shard` publishes it last, so a folder
+    without one holds no complete shard set."""
     path = Path(data_dir) / MANIFEST_FILE
-    return check_manifest(json.loads(path.read_text()), str(path))
+    if not path.is_file():
+        state = "not a folder" if not Path(data_dir).is_dir() else f"no {MANIFEST_FILE}"
+        raise ShardSetError(
+            f"{data_dir}: {state}, so no complete shard set (a `thresher shard` run that did not finish leaves none)"
+        )
+    try:
+        manifest = json.loads(path.read_text())
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError alike
+        raise ShardSetError(f"{path}: not JSON ({e})") from None
+    return check_manifest(manifest, str(path))
 
 
 class TokenShards:
     """One split of a shard set, memory-mapped: `rows(indices)` by global row number across shards.
 
-    `verify=True` hashes every shard file and compares it with the manifest's sha256 first (a full
-    read of the split; off by default because a training start should not wait on it)."""
+    Every shard must be there with the size in bytes and the rows the manifest lists (a stat and a
+    footer read per shard): a partial copy, or a shard of another run, is refused (ShardSetError)
+    before training starts. `verify=True` also hashes every shard file and compares it with the
+    manifest's sha256 (a full read of the split; off by default because a training start should
+    not wait on it). Manifests written before shard sizes were recorded are checked by rows only."""
 
     def __init__(self, data_dir, split: str, verify: bool = False):
         data_dir = Path(data_dir)
         self.manifest = read_manifest(data_dir)
         if split not in self.manifest["splits"]:
-            raise ValueError(f"{data_dir}: no split {split!r} in manifest (has {sorted(self.manifest['splits'])})")
+            raise ShardSetError(f"{data_dir}: no split {split!r} in manifest (has {sorted(self.manifest['splits'])})")
         self.split = split
         self.row_length = self.manifest["row_length"]
         expected_type = tokens_type(self.manifest["dtype"], self.row_length)
@@ -75,17 +89,28 @@ class TokenShards:
         self.num_rows = 0
         for shard in self.manifest["splits"][split]["shards"]:
             path = data_dir / shard["path"]
+            if not path.is_file():
+                raise ShardSetError(f"{path}: missing, and {data_dir / MANIFEST_FILE} lists it")
+            size = path.stat().st_size
+            if "bytes" in shard and size != shard["bytes"]:
+                raise ShardSetError(
+                    f"{path}: {size:,} bytes, the manifest says {shard['bytes']:,}: not the shard it lists "
+                    "(a partial copy, or another shard run's); copy or shard the set again"
+                )
             if verify and file_sha256(path) != shard["sha256"]:
-                raise ValueError(f"{path}: sha256 does not match the manifest")
-            reader = pa.ipc.open_file(pa.memory_map(str(path), "r"))
+                raise ShardSetError(f"{path}: sha256 does not match the manifest")
+            try:
+                reader = pa.ipc.open_file(pa.memory_map(str(path), "r"))
+            except pa.ArrowInvalid as e:
+                raise ShardSetError(f"{path}: not an Arrow IPC file ({e})") from None
             column_type = reader.schema.field("tokens").type
             if column_type != expected_type:
-                raise ValueError(f"{path}: tokens column is {column_type}, manifest says {expected_type}")
+                raise ShardSetError(f"{path}: tokens column is {column_type}, manifest says {expected_type}")
             shard_rows = 0
             for i in range(reader.num_record_batches):
                 column = reader.get_batch(i).column("tokens")
                 if column.null_count:
-                    raise ValueError(f"{path}: {column.null_count} null rows in record batch {i}")
+                    raise ShardSetError(f"{path}: {column.null_count} null rows in record batch {i}")
                 # flatten() honours the array's offset and length; both it and to_numpy are views
                 # into the memory map (zero_copy_only raises rather than copy silently).
                 view = column.flatten().to_numpy(zero_copy_only=True).reshape(-1, self.row_length)
@@ -93,10 +118,10 @@ class TokenShards:
                 self._starts.append(self.num_rows + shard_rows)
                 shard_rows += len(view)
             if shard_rows != shard["rows"]:
-                raise ValueError(f"{path}: {shard_rows} rows, manifest says {shard['rows']}")
+                raise ShardSetError(f"{path}: {shard_rows} rows, manifest says {shard['rows']}")
             self.num_rows += shard_rows
         if self.num_rows != self.manifest["splits"][split]["rows"]:
-            raise ValueError(
+            raise ShardSetError(
                 f"{data_dir}: split {split!r} has {self.num_rows} rows, manifest says {self.manifest['splits'][split]['rows']}"
             )
         self._starts = np.array(self._starts, dtype=np.int64)

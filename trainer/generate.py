@@ -8,7 +8,8 @@
 --checkpoint is a checkpoint folder, a checkpoints folder or a run's --output (then the latest
 checkpoint). The tokenizer is the one the model was trained with: the shard manifest's tokenizer
 record (path and sha256), which the checkpoint's meta.json keeps, checked against its sha256; or
---tokenizer.
+--tokenizer, which must be that same tokenizer (the same tokenizer.json bytes) at another path:
+token ids of another tokenizer mean other things, and the model would only produce nonsense.
 
 The prompt starts a document: it is encoded after an EOS token, as every document but a row's
 first follows one in training. Generation stops after --max-new-tokens or at EOS. The model is
@@ -29,6 +30,7 @@ import sys
 
 import torch
 
+from thresher.contracts.errors import UsageError
 from thresher.tokenizer.encode import DocumentEncoder
 from thresher.trainer.checkpoint import load_checkpoint, resolve_checkpoint, tokenizer_folder
 from thresher.trainer.model import ModelConfig, Transformer
@@ -119,7 +121,10 @@ def add_arguments(p) -> None:
     )
     p.add_argument("--seed", type=int, default=None, help="sampling seed (default: drawn at random and printed)")
     p.add_argument(
-        "--tokenizer", default=None, help="tokenizer folder (default: the one the checkpoint was trained with)"
+        "--tokenizer",
+        default=None,
+        help="the training tokenizer's folder, when it moved (default: the path the checkpoint records); "
+        "another tokenizer is refused",
     )
     p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
     p.set_defaults(check=check_arguments)
@@ -143,6 +148,13 @@ def run(args) -> int:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model, meta = load_model(args.checkpoint, device)
     encoder = DocumentEncoder.load(args.tokenizer or tokenizer_folder(meta["tokenizer"]))
+    trained = meta["tokenizer"]
+    if encoder.sha256 != trained["sha256"]:
+        raise UsageError(
+            f"--tokenizer {args.tokenizer} (sha256 {encoder.sha256[:12]}, {encoder.vocab_size} tokens) is not the "
+            f"tokenizer the model was trained with (sha256 {trained['sha256'][:12]}, {trained['vocab_size']} tokens, "
+            f"{trained['path']}): its token ids mean other things to the model"
+        )
     if encoder.vocab_size > model.cfg.vocab_size:
         raise SystemExit(
             f"the tokenizer has {encoder.vocab_size} tokens, the model only {model.cfg.vocab_size}: not the model's tokenizer"

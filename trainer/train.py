@@ -10,7 +10,9 @@ Usage
     torchrun --nnodes=2 --nproc_per_node=8 --node_rank=0 --rdzv_backend=c10d \\
         --rdzv_endpoint=10.0.0.1:29500 --rdzv_id=pretrain -m thresher pretrain ...
   Preemptible machines: put --resume on the same command line; it continues from
-  OUT/checkpoints/latest, or starts at step 0 when there is none yet.
+  OUT/checkpoints/latest, or starts at step 0 when there is none yet. A resume refuses training
+  arguments other than the checkpoint's (RESUME_KEEPS) unless --override names them:
+    thresher pretrain ... --resume --steps 20000 --override steps
   A model too big for DDP (its weights, gradients and AdamW state on every GPU): shard them with
   FSDP2, and recompute activations when those do not fit either (parallel.py, model.py):
     torchrun --standalone --nproc_per_node=8 -m thresher pretrain --parallel fsdp \\
@@ -33,6 +35,7 @@ Step n means "after n optimizer updates": the validation loss at step 0 is the s
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
@@ -46,6 +49,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from thresher.contracts.errors import UsageError
 from thresher.contracts.files import file_sha256, is_remote
 from thresher.trainer import parallel
 from thresher.trainer.checkpoint import (
@@ -79,6 +83,26 @@ MIN_LR_RATIO = 0.1  # cosine decays to max_lr / 10 (Chinchilla, Hoffmann et al. 
 # most specific first. A GPU not listed gets no MFU in the log rather than a wrong one.
 PEAK_BF16_FLOPS = [("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("GH200", 989e12), ("A100", 312e12)]
 DEFAULT_MODEL = "124m"  # GPT-2 small's shape, as nanoGPT
+# Training arguments a resumed run keeps: each changes what the run learns from the checkpoint on
+# (the batch, the learning-rate schedule, the data order), so a resume with another value is
+# refused unless --override names it. The model's shape and the data are checked on their own;
+# how the run executes (device, dtype, parallelism, intervals) may change freely.
+RESUME_KEEPS = ("batch_size", "grad_accum", "lr", "warmup", "steps", "seed")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _override_names(value: str) -> list[str]:
+    """`--override batch-size,lr` -> ["batch_size", "lr"]; an unknown name is an argparse error."""
+    names = [part.strip().lstrip("-").replace("-", "_") for part in value.split(",") if part.strip()]
+    unknown = [n for n in names if n not in RESUME_KEEPS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(unknown) or 'nothing'}: name some of {','.join(_flag(n)[2:] for n in RESUME_KEEPS)}"
+        )
+    return names
 
 
 def add_arguments(p) -> None:
@@ -160,6 +184,15 @@ def add_arguments(p) -> None:
     )
     p.add_argument("--seed", type=int, default=1337, help="model init and data order (default 1337, nanoGPT)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/latest when there is one")
+    p.add_argument(
+        "--override",
+        type=_override_names,
+        default=[],
+        metavar="NAMES",
+        help="with --resume: training arguments that may differ from the checkpoint's, comma-separated "
+        f"(of {','.join(_flag(n)[2:] for n in RESUME_KEEPS)}); without it a resume with other values is refused. "
+        "The change is printed and recorded in the checkpoints' meta.json (overrides)",
+    )
     p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda when available")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument(
@@ -177,6 +210,8 @@ def add_arguments(p) -> None:
 def check_arguments(args) -> str | None:
     if args.init_from and args.model:
         return "--model and --init-from: the model's shape comes from the --init-from checkpoint"
+    if args.override and not args.resume:
+        return "--override applies to a resumed run: add --resume"
     if args.mix:
         try:
             parse_mix(args.mix)
@@ -295,6 +330,26 @@ def init_weights(path) -> dict:
     return load_checkpoint(resolve_checkpoint(path), optimizer=False)["model"]
 
 
+def resume_changes(meta: dict, args, checkpoint: Path) -> dict[str, list]:
+    """{name: [checkpoint's value, this run's]} for the RESUME_KEEPS arguments that differ, all of
+    them named in --override; UsageError naming every one that is not (one line)."""
+    recorded = meta["train_args"]
+    changed = {
+        name: [recorded[name], getattr(args, name)]
+        for name in RESUME_KEEPS
+        if name in recorded and recorded[name] != getattr(args, name)
+    }
+    refused = [name for name in changed if name not in args.override]
+    if refused:
+        raise UsageError(
+            f"{checkpoint} was trained with other arguments: "
+            + ", ".join(f"{_flag(n)} {changed[n][0]} (now {changed[n][1]})" for n in refused)
+            + f"; resume with the checkpoint's values, or pass --override {','.join(_flag(n)[2:] for n in refused)}"
+            " to change them from here on"
+        )
+    return changed
+
+
 def truncate_metrics(path: Path, step: int) -> None:
     """Drop records logged after the step the run starts from: they are about to be redone (a
     resumed run), or belong to an attempt that died before its first checkpoint (a fresh run)."""
@@ -358,6 +413,19 @@ def run(args) -> int:
         raise SystemExit(
             f"{out} already holds a run (checkpoint {resume_from.name}): pass --resume to continue it, or another --output"
         )
+    overrides = []  # every resume that changed training arguments, for meta.json
+    if resume_from is not None:
+        resume_meta = read_meta(resume_from)
+        changed = resume_changes(resume_meta, args, resume_from)
+        overrides = resume_meta.get("overrides", [])
+        if changed:
+            overrides = overrides + [{"step": resume_meta["step"], "changed": changed}]
+            if master:
+                print(
+                    "resume: --override: "
+                    + ", ".join(f"{_flag(n)} {old} -> {new}" for n, (old, new) in changed.items())
+                    + f" from step {resume_meta['step']} on"
+                )
     if resume_from is not None and args.init_from:
         # Resuming a continued run: its own checkpoint has the shape (the --init-from source may
         # have moved on or been pruned since).
@@ -522,6 +590,7 @@ def run(args) -> int:
                     "tokenizer": manifest["tokenizer"],
                     "data_manifest_sha256": data_digest,
                     "mixture": mixture,
+                    "overrides": overrides,
                 }
                 path = save_checkpoint(ckpt_dir, step, model_state, optimizer_state, meta, args.keep_last)
                 progress.write(f"step {step}: saved {path}")
