@@ -125,7 +125,11 @@ def load_recipe(name_or_path: str | None = None) -> Recipe:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise RecipeError(f"{source}: not valid YAML: {e}") from None
+        # One line: where, then what (PyYAML's message spans lines and quotes the text).
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        what = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise RecipeError(f"{source}: not valid YAML: {where}{what}") from None
     return parse_recipe(data, source)
 
 

@@ -393,7 +393,7 @@ class RangeReader:
         if declared > self.max_bytes:
             return self._error(fmt, offset, "too_large", length, payload_bytes=declared, **fields)
         if rtype == WarcRecordType.conversion:
-            body = rec.reader.read(self.max_bytes + 1)
+            body = _read_bounded(rec, self.max_bytes)
             if len(body) > self.max_bytes:
                 return self._error(fmt, offset, "too_large", length, payload_bytes=len(body), **fields)
             try:
@@ -413,8 +413,7 @@ class RangeReader:
                 # Crawler logs and metadata (wget's `metadata://` resources), not pages.
                 self.non_document_records += 1
                 return None
-        # At most one byte past the limit: Content-Encoding can inflate far past the declared length.
-        body = rec.reader.read(self.max_bytes + 1)
+        body = _read_bounded(rec, self.max_bytes)
         if ctype and ctype not in HTML_TYPES:
             return self._error(fmt, offset, "not_html", length, payload_bytes=len(body), **fields)
         if len(body) > self.max_bytes:
@@ -605,6 +604,18 @@ def mapped_fields(obj: dict) -> dict:
         name = _CRAWL_NAME.search(crawl_path)
         found["crawl"] = name.group() if name else None
     return found
+
+
+def _read_bounded(rec, max_bytes: int) -> bytes:
+    """A record's body, at most one byte past `max_bytes` (Content-Encoding can inflate it far past
+    its declared length: a gzip bomb). A body cut there is read on to its end, a chunk at a time and
+    thrown away: FastWARC, left inside a decoded body, takes what follows for the next record's
+    header (a second, false, `corrupt_record`)."""
+    body = rec.reader.read(max_bytes + 1)
+    if len(body) > max_bytes:
+        while rec.reader.read(CHUNK):
+            pass
+    return body
 
 
 def page_url(body: bytes) -> str | None:

@@ -39,13 +39,11 @@ from apache_beam.io.filesystems import FileSystems
 
 from thresher.contracts.errors import UsageError
 from thresher.contracts.funnel import check_accounting, format_funnel
+from thresher.contracts.layout import RUN_FILE, STATS_FILE, WORK, check_complete
 from thresher.pipelines.readers import URL_SIDECAR, plan_ranges
 
-WORK = "_work"
 RANGES = f"{WORK}/ranges"
 TMP = f"{WORK}/tmp"
-RUN_FILE = f"{WORK}/run.json"
-STATS_FILE = "stats.json"
 # What a run folder holds: --overwrite replaces these and refuses to touch anything else.
 RUN_ENTRIES = {"curated", "errors", "exclusions", STATS_FILE, WORK}
 # Ranges: at least this many over the whole input when it is large enough (work for every worker,
@@ -77,7 +75,8 @@ def range_bytes_for(total: int) -> int:
 
 def match_inputs(patterns: list[str]) -> list[tuple[str, int]]:
     """Every file the patterns match, once, sorted: (path, size). UsageError for a pattern that
-    matches nothing (a typo would otherwise be an empty run that succeeds)."""
+    matches nothing (a typo would otherwise be an empty run that succeeds), and for the outputs of
+    a run that did not finish (contracts/layout.py)."""
     files = {}
     try:
         results = FileSystems.match(list(patterns))
@@ -92,6 +91,7 @@ def match_inputs(patterns: list[str]) -> list[tuple[str, int]]:
             raise UsageError(f"--input {zstd[0]!r}: zstd-compressed inputs are not read yet; decompress them first")
         files.update((m.path, m.size_in_bytes) for m in found)
     # A saved page's `.url` sidecar is read with its page, not as an input of its own.
+    check_complete(files, FileSystems.exists)
     sidecars = {path for path in files if path.endswith(URL_SIDECAR) and path.removesuffix(URL_SIDECAR) in files}
     return sorted((path, size) for path, size in files.items() if path not in sidecars)
 

@@ -15,6 +15,10 @@
 The same names everywhere: `--input` (one or more paths or globs, repeatable), `--output`,
 `--recipe`, `--workers`. Options a Beam verb (curate, refilter, shard) does not know are Beam
 PipelineOptions, passed through unchanged (`--runner DataflowRunner --project P ...`).
+
+Errors are one line on stderr: exit 2 for a mistake in what was asked (a path, a recipe, an
+option), 1 for anything else. `--debug` anywhere on the line (or THRESHER_DEBUG=1) adds the
+traceback.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 
 # Flags renamed for consistency; still accepted, with a warning, for one release.
 RENAMED_FLAGS = {"--out": "--output", "--data": "--input"}
@@ -306,6 +311,9 @@ def _renamed(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = _renamed(sys.argv[1:] if argv is None else list(map(str, argv)))
+    # --debug anywhere on the line (or THRESHER_DEBUG=1): errors with their tracebacks.
+    debug = "--debug" in argv or os.environ.get("THRESHER_DEBUG", "") not in ("", "0")
+    argv = [arg for arg in argv if arg != "--debug"]
     selected = argv[0] if argv and argv[0] in VERBS else ""
     parser = build_parser(selected)
     args, beam_args = parser.parse_known_args(argv) if selected in BEAM_VERBS else (parser.parse_args(argv), None)
@@ -319,9 +327,24 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return (tree["run"](args) if beam_args is None else tree["run"](args, beam_args)) or 0
-    except UsageError as e:  # a mistake in what was asked for: one line; anything else is a bug
+    except UsageError as e:  # a mistake in what was asked for: one line
+        if debug:
+            traceback.print_exc()
         print(f"{command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - anything else is a bug (or the machine's): one line, unless --debug
+        if debug:
+            raise
+        # Beam re-raises a worker's failure with the worker's whole traceback in its message.
+        first = next((line for line in str(e).splitlines() if line.strip()), "")[:300]
+        print(
+            f"{command}: error: {type(e).__name__}: {first} (unexpected: rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

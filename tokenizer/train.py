@@ -24,6 +24,7 @@ import hashlib
 import heapq
 import json
 import math
+import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -32,7 +33,8 @@ import pyarrow.parquet as pq
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from tqdm import tqdm
 
-from thresher.contracts.files import match_files, open_file
+from thresher.contracts.files import is_remote, match_files, open_file
+from thresher.contracts.layout import check_complete
 from thresher.tokenizer.encode import EOS_TOKEN, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE
 
 # Llama (1 and 2) uses 32,000 tokens: a common size for a monolingual model, and ids fit uint16.
@@ -141,7 +143,10 @@ def train_tokenizer(
     # The 256 byte symbols and the special tokens are part of the vocabulary.
     if vocab_size < 256 + len(special_tokens):
         raise ValueError(f"vocab_size {vocab_size} is smaller than 256 bytes + special tokens")
-    texts = sample_documents(match_files(paths), max_documents, max_characters)
+    files = match_files(paths)
+    # A bucket's run is checked by the Beam verbs (pipelines/runs.py); this one has no Beam.
+    check_complete([f for f in files if not is_remote(f)], os.path.exists)
+    texts = sample_documents(files, max_documents, max_characters)
     if not texts:
         raise ValueError(
             f"no documents sampled from {paths}: none non-empty, or the first-ranked one is longer than max_characters"
