@@ -15,10 +15,11 @@ from __future__ import annotations
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from thresher.contracts.errors import UsageError
 from thresher.contracts.recipe import Recipe
 from thresher.contracts.schema import READ_STAGE
 from thresher.filters.chain import DocumentChain
-from thresher.filters.registry import CROSS_DOCUMENT_KINDS, load_recipe, parse_recipe
+from thresher.filters.registry import CROSS_DOCUMENT_KINDS, build_stage, load_recipe, parse_recipe
 from thresher.pipelines.readers import RangeReader
 from thresher.pipelines.transforms import RangeRun, RunOptions
 
@@ -37,6 +38,18 @@ class CurateRanges:
 
     def setup(self) -> None:
         self.chain = DocumentChain(parse_recipe(self.recipe_dict))
+
+    def check(self) -> None:
+        """Build every stage once, in the launcher: a model that is missing, unreadable or not
+        what its sha256 says stops the run in one line before any work, where a worker would
+        fail with Beam's tracebacks, once per bundle."""
+        for spec in parse_recipe(self.recipe_dict).stages:
+            try:
+                build_stage(spec)
+            except UsageError:
+                raise
+            except (OSError, ValueError) as e:
+                raise UsageError(f"recipe stage {spec.name!r} ({spec.kind}): {e}") from None
 
     def outcomes(self, rng, fh, counts):
         reader = RangeReader(rng.path, fh, rng.start, rng.end, self.max_record_bytes, read_sidecar)

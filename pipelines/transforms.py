@@ -519,6 +519,8 @@ class RangeRun:
             "range_bytes": range_bytes,
             "recipe": self.recipe,
         }
+        if not dry_run and hasattr(self.processor, "check"):
+            self.processor.check()
         if not dry_run and folder.prepare(identity, self.options.overwrite) == "complete":
             print(f"{self.output} already holds this run, complete; nothing to do", file=sys.stderr)
             return read_json(folder.path(STATS_FILE))

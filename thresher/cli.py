@@ -26,12 +26,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 import traceback
 
 # Flags renamed for consistency; still accepted, with a warning, for one release.
 RENAMED_FLAGS = {"--out": "--output", "--data": "--input"}
 BEAM_VERBS = ("curate", "refilter", "shard")
+# How a UsageError (or a subclass) raised in a Beam worker reads in the launcher's exception.
+_WORKER_USAGE_ERROR = re.compile(r"^\S*(?:UsageError|ChecksumError|RecipeError|ShardSetError|TokenizerError): (.+)$", re.M)
 
 
 def _inputs(p: argparse.ArgumentParser, help: str) -> None:
@@ -338,7 +341,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - anything else is a bug (or the machine's): one line, unless --debug
         if debug:
             raise
-        # Beam re-raises a worker's failure with the worker's whole traceback in its message.
+        # Beam re-raises a worker's failure with the worker's whole traceback in its message: a
+        # mistake found there (a model's checksum) is still the user's, and still one line.
+        found = _WORKER_USAGE_ERROR.findall(str(e))
+        if found:
+            print(f"{command}: error: {found[-1].strip()}", file=sys.stderr)
+            return 2
         first = next((line for line in str(e).splitlines() if line.strip()), "")[:300]
         print(
             f"{command}: error: {type(e).__name__}: {first} (unexpected: rerun with --debug for the traceback)",
