@@ -18,13 +18,13 @@ import signal
 import subprocess
 import sys
 import time
-import zlib
 from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hostile_files import PROSE, corrupt, deep_page, gzip_bomb, member_bomb, wide_page
 from warcio.archiveiterator import ArchiveIterator as WarcioIterator
 
 from thresher.contracts.funnel import check_accounting
@@ -42,11 +42,6 @@ RECIPE = {
         {"name": "exact_dedup", "kind": "exact_dedup"},
     ],
 }
-PROSE = (
-    "The harbour committee met on Tuesday to review the plans for the new ferry terminal. Members "
-    "asked for a second survey of the old pier before any work begins, and the chair agreed to "
-    "publish the engineers' report in full before the next meeting. "
-)
 
 
 def word(i: int) -> str:
@@ -74,43 +69,16 @@ def _documents_in_member(member: bytes) -> int:
     )
 
 
-def _corrupt(member: bytes) -> bytes:
-    """The member with bytes in the middle of its deflate stream overwritten."""
-    middle = len(member) // 2
-    return member[:middle] + bytes(b ^ 0x5A for b in member[middle : middle + 16]) + member[middle + 16 :]
-
-
-def _bomb(n_bytes: int) -> bytes:
-    """gzip of n_bytes spaces, streamed: ~1 MB per GiB."""
-    c = zlib.compressobj(9, zlib.DEFLATED, 31)
-    chunk = b" " * (1 << 20)
-    return b"".join([*(c.compress(chunk) for _ in range(n_bytes >> 20)), c.flush()])
-
-
-def _member_bomb(url: str, n_bytes: int) -> bytes:
-    """One WARC response record of n_bytes, its gzip member ~1 MB per GiB."""
-    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n" % n_bytes
-    head = (
-        b"WARC/1.1\r\nWARC-Type: response\r\nWARC-Record-ID: <urn:uuid:00000000-0000-4000-8000-00000000b0b0>\r\n"
-        b"WARC-Target-URI: " + url.encode() + b"\r\nWARC-Date: 2024-01-01T00:00:00Z\r\n"
-        b"Content-Type: application/http; msgtype=response\r\nContent-Length: %d\r\n\r\n" % (len(http) + n_bytes)
-    )
-    c = zlib.compressobj(9, zlib.DEFLATED, 31)
-    chunk = b" " * (1 << 20)
-    parts = [c.compress(head + http), *(c.compress(chunk) for _ in range(n_bytes >> 20)), c.compress(b"\r\n\r\n")]
-    return b"".join([*parts, c.flush()])
-
-
 def build_hostile_inputs(folder: Path) -> dict[str, int]:
     """The hostile files, and each one's document count found without thresher's reader."""
     folder.mkdir(parents=True, exist_ok=True)
     expected: dict[str, int] = {}
 
-    def write_warc(name: str, members: list[bytes], corrupt: set[int] = frozenset(), truncated: bool = False):
+    def write_warc(name: str, members: list[bytes], damaged: set[int] = frozenset(), truncated: bool = False):
         data, count = [], 0
         for i, member in enumerate(members):
-            if i in corrupt:
-                data.append(_corrupt(member))
+            if i in damaged:
+                data.append(corrupt(member))
                 count += 1  # a damaged span is one errored record
             elif truncated and i == len(members) - 1:
                 data.append(member[: len(member) // 2])
@@ -126,7 +94,7 @@ def build_hostile_inputs(folder: Path) -> dict[str, int]:
     responses = [
         w.fetch(f"https://news.example.org/corrupt/{i}", "192.0.2.1", page(f"Corrupt {word(i)}")) for i in range(5)
     ]
-    write_warc("corrupt-middle.warc.gz", w.members, corrupt={w.members.index(responses[2])})
+    write_warc("corrupt-middle.warc.gz", w.members, damaged={w.members.index(responses[2])})
 
     # 2. a member cut short at the end of the file: its error has its own offset and id
     w = _writer("truncated.warc.gz")
@@ -209,17 +177,17 @@ def build_hostile_inputs(folder: Path) -> dict[str, int]:
 
     # 6. 200,000 nested <div>s (2.2 MB), and an element of 50,000 attributes
     w = _writer("complex.warc.gz")
-    deep = b"<html><body>" + b"<div>" * 200_000 + PROSE.encode() + b"</div>" * 200_000 + b"</body></html>"
-    wide = b"<html><body><div " + b" ".join(b"a%d=x" % i for i in range(50_000)) + b">" + PROSE.encode() + b"</div>"
-    w.fetch("https://deep.example.org/", "192.0.2.1", deep)
-    w.fetch("https://wide.example.org/", "192.0.2.1", wide)
+    w.fetch("https://deep.example.org/", "192.0.2.1", deep_page(200_000))
+    w.fetch("https://wide.example.org/", "192.0.2.1", wide_page(50_000))
     w.fetch("https://fine.example.org/", "192.0.2.1", page("Fine"))
     write_warc("complex.warc.gz", w.members)
 
     # 7. gzip bombs: an HTTP body of 1 MB that inflates to 1 GiB, and a WARC member of 256 MiB
     w = _writer("bombs.warc.gz")
-    w.fetch("https://bomb.example.org/http", "192.0.2.1", _bomb(1 << 30), extra_headers=(("Content-Encoding", "gzip"),))
-    w.members.append(_member_bomb("https://bomb.example.org/member", 256 << 20))
+    w.fetch(
+        "https://bomb.example.org/http", "192.0.2.1", gzip_bomb(1 << 30), extra_headers=(("Content-Encoding", "gzip"),)
+    )
+    w.members.append(member_bomb("https://bomb.example.org/member", 256 << 20))
     w.fetch("https://bomb.example.org/after", "192.0.2.1", page("After the bombs"))
     write_warc("bombs.warc.gz", w.members)
 
@@ -357,13 +325,16 @@ def test_pages_beyond_the_parsing_bounds_cost_milliseconds(hostile_run):
         assert time.process_time() - started < 0.5
 
 
+# Peak memory as VmHWM, this process's own: ru_maxrss would include its parent's peak (Linux keeps
+# the larger of the two across exec).
 BOMB_READER = """
-import resource, sys
+import sys
 from thresher.pipelines.readers import RangeReader
 with open(sys.argv[1], "rb") as fh:
     out = [(r.url, r.error) for r in RangeReader(sys.argv[1], fh)]
 print(out)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+status = open("/proc/self/status").read()
+print(int(status.split("VmHWM:")[1].split()[0]) // 1024)
 """
 
 

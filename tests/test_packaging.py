@@ -93,8 +93,9 @@ def _third_party_modules(folders) -> dict[str, set[str]]:
     """{top-level module: files} for every import, and every `resources.files("pkg")` (package
     data read without an import), in the folders' sources, but the standard library's and their own."""
     found: dict[str, set[str]] = {}
+    # The folders' own modules (a benchmark imports tests/hostile_files.py, the generators it shares)
+    local = {p.stem for folder in folders for p in (ROOT / folder).glob("*.py")}
     for folder in folders:
-        local = {p.stem for p in (ROOT / folder).glob("*.py")}
         for path in (ROOT / folder).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
                 if isinstance(node, ast.Import):

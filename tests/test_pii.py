@@ -163,7 +163,8 @@ def test_a_recipe_stage_masks_the_kept_text_and_stores_the_counts():
     outcome = DocumentChain(recipe).process(RawRecord("x.jsonl", 0, len(text), "jsonl", id="x", text=text))
     assert outcome.status == "kept"
     assert outcome.doc["text"] == f"Mail {EMAIL_REPLACEMENT[0]} or call {PHONE_REPLACEMENT[0]}."
-    assert outcome.doc["scores"] == {"pii.emails": 1.0, "pii.ips": 0.0, "pii.phones": 1.0}
+    scores = {"extract.replacement_share": 0.0, "pii.emails": 1.0, "pii.ips": 0.0, "pii.phones": 1.0}
+    assert outcome.doc["scores"] == scores
 
 
 def test_fineweb_recipe_masks_as_fineweb_did_just_before_dedup():

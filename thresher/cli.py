@@ -34,7 +34,9 @@ import traceback
 RENAMED_FLAGS = {"--out": "--output", "--data": "--input"}
 BEAM_VERBS = ("curate", "refilter", "shard")
 # How a UsageError (or a subclass) raised in a Beam worker reads in the launcher's exception.
-_WORKER_USAGE_ERROR = re.compile(r"^\S*(?:UsageError|ChecksumError|RecipeError|ShardSetError|TokenizerError): (.+)$", re.M)
+_WORKER_USAGE_ERROR = re.compile(
+    r"^\S*(?:UsageError|ChecksumError|RecipeError|ShardSetError|TokenizerError): (.+)$", re.M
+)
 
 
 def _inputs(p: argparse.ArgumentParser, help: str) -> None:
@@ -313,6 +315,10 @@ def _renamed(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`thresher ARGV...`; None: the command line's. A mistake (UsageError) is one line and exit 2
+    either way; any other failure is one line and exit 1 from the command line, and raises when
+    `argv` is given (tests, code calling the command tree)."""
+    from_command_line = argv is None
     argv = _renamed(sys.argv[1:] if argv is None else list(map(str, argv)))
     # --debug anywhere on the line (or THRESHER_DEBUG=1): errors with their tracebacks.
     debug = "--debug" in argv or os.environ.get("THRESHER_DEBUG", "") not in ("", "0")
@@ -339,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{command}: interrupted", file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001 - anything else is a bug (or the machine's): one line, unless --debug
-        if debug:
+        if debug or not from_command_line:  # a caller in Python gets the exception itself
             raise
         # Beam re-raises a worker's failure with the worker's whole traceback in its message: a
         # mistake found there (a model's checksum) is still the user's, and still one line.

@@ -157,7 +157,7 @@ def read_meta(path) -> dict:
     path = Path(path)
     meta = json.loads((path / "meta.json").read_text())
     if meta.get("format_version") != CHECKPOINT_FORMAT_VERSION:
-        raise ValueError(
+        raise UsageError(
             f"{path}: checkpoint format_version {meta.get('format_version')!r}, this code knows {CHECKPOINT_FORMAT_VERSION}"
         )
     return meta

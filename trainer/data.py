@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from thresher.contracts.errors import UsageError
 from thresher.contracts.files import cache_dir, fetch, file_sha256, is_remote, open_file
 from thresher.contracts.shards import MANIFEST_FILE, ShardSetError, check_manifest, tokens_type
 
@@ -147,9 +148,9 @@ class BatchLoader:
 
     def __init__(self, shards: TokenShards, global_batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
         if global_batch_size % world_size:
-            raise ValueError(f"global batch of {global_batch_size} rows does not split over {world_size} ranks")
+            raise UsageError(f"global batch of {global_batch_size} rows does not split over {world_size} ranks")
         if global_batch_size > len(shards):
-            raise ValueError(
+            raise UsageError(
                 f"split {shards.split!r} has {len(shards)} rows, fewer than one global batch ({global_batch_size})"
             )
         self.shards = shards

@@ -156,7 +156,7 @@ def run(args) -> int:
             f"{trained['path']}): its token ids mean other things to the model"
         )
     if encoder.vocab_size > model.cfg.vocab_size:
-        raise SystemExit(
+        raise UsageError(
             f"the tokenizer has {encoder.vocab_size} tokens, the model only {model.cfg.vocab_size}: not the model's tokenizer"
         )
     prompt = [encoder.eos_id] + encoder.tokenizer.encode(args.prompt).ids

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import torch
 
+from thresher.contracts.errors import UsageError
 from thresher.trainer.checkpoint import load_checkpoint, resolve_checkpoint, tokenizer_folder
 from thresher.trainer.model import ModelConfig
 
@@ -107,17 +108,17 @@ def config_from_hf(config: dict, seq_len: int | None = None) -> ModelConfig:
     """Our ModelConfig for a transformers Llama config.json, or ValueError naming what does not fit.
     `seq_len` (the rotary table's length, not a weight) defaults to max_position_embeddings."""
     if config.get("model_type") != "llama":
-        raise ValueError(f"model_type {config.get('model_type')!r}: only Llama checkpoints import")
+        raise UsageError(f"model_type {config.get('model_type')!r}: only Llama checkpoints import")
     if config.get("hidden_act", "silu") != "silu":
-        raise ValueError(f"hidden_act {config['hidden_act']!r}: the model's MLP is SwiGLU (silu)")
+        raise UsageError(f"hidden_act {config['hidden_act']!r}: the model's MLP is SwiGLU (silu)")
     if config.get("attention_bias") or config.get("mlp_bias"):
-        raise ValueError("the checkpoint has bias terms; the model has none")
+        raise UsageError("the checkpoint has bias terms; the model has none")
     rope = config.get("rope_parameters") or config.get("rope_scaling") or {}
     if rope.get("rope_type", rope.get("type", "default")) != "default":
-        raise ValueError(f"rotary scaling {rope}: only plain rotary positions (rope_type 'default') import")
+        raise UsageError(f"rotary scaling {rope}: only plain rotary positions (rope_type 'default') import")
     d_model, n_head = config["hidden_size"], config["num_attention_heads"]
     if config.get("head_dim", d_model // n_head) != d_model // n_head:
-        raise ValueError(f"head_dim {config['head_dim']} != hidden_size / num_attention_heads ({d_model // n_head})")
+        raise UsageError(f"head_dim {config['head_dim']} != hidden_size / num_attention_heads ({d_model // n_head})")
     return ModelConfig(
         vocab_size=config["vocab_size"],
         seq_len=seq_len or config.get("max_position_embeddings", 2048),
@@ -136,7 +137,7 @@ def from_hf(hf_state: dict, config: dict, cfg: ModelConfig) -> dict:
     """transformers' Llama state dict as ours (key/value heads repeated under GQA)."""
     n_kv = config.get("num_key_value_heads") or cfg.n_head
     if cfg.n_head % n_kv:
-        raise ValueError(f"{cfg.n_head} query heads do not share {n_kv} key/value heads evenly")
+        raise UsageError(f"{cfg.n_head} query heads do not share {n_kv} key/value heads evenly")
     head_dim = cfg.d_model // cfg.n_head
 
     def repeat_kv(w):
@@ -153,7 +154,7 @@ def from_hf(hf_state: dict, config: dict, cfg: ModelConfig) -> dict:
     elif "lm_head.weight" in hf_state:
         state["lm_head.weight"] = hf_state["lm_head.weight"]
     else:
-        raise ValueError("tie_word_embeddings is false but the checkpoint has no lm_head.weight")
+        raise UsageError("tie_word_embeddings is false but the checkpoint has no lm_head.weight")
     for i in range(cfg.n_layer):
         ours, theirs = f"blocks.{i}.", f"model.layers.{i}."
         q = hf_state[theirs + "self_attn.q_proj.weight"]

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from thresher.contracts.errors import UsageError
 from thresher.contracts.files import file_sha256
 from thresher.trainer.data import TokenShards, read_manifest
 
@@ -49,20 +50,20 @@ def parse_mix(spec: str) -> list[Source]:
         name, sep, rest = item.partition("=")
         path, colon, weight = rest.rpartition(":")
         if not (sep and colon and name and path):
-            raise ValueError(f"mixture entry {item!r}: expected name=path:weight")
+            raise UsageError(f"mixture entry {item!r}: expected name=path:weight")
         try:
             w = float(weight)
         except ValueError:
-            raise ValueError(f"mixture entry {item!r}: weight {weight!r} is not a number") from None
+            raise UsageError(f"mixture entry {item!r}: weight {weight!r} is not a number") from None
         if not (w >= 0 and np.isfinite(w)):
-            raise ValueError(f"mixture entry {item!r}: weight must be finite and at least 0")
+            raise UsageError(f"mixture entry {item!r}: weight must be finite and at least 0")
         sources.append(Source(name, path, w))
     names = [s.name for s in sources]
     if len(set(names)) != len(names):
-        raise ValueError(f"mixture {spec!r}: a source name appears twice")
+        raise UsageError(f"mixture {spec!r}: a source name appears twice")
     total = sum(s.weight for s in sources)
     if total == 0:
-        raise ValueError(f"mixture {spec!r}: no source has a positive weight")
+        raise UsageError(f"mixture {spec!r}: no source has a positive weight")
     return [Source(s.name, s.path, s.weight / total) for s in sources]
 
 
@@ -71,9 +72,9 @@ def check_compatible(manifests: dict[str, dict]) -> None:
     (first, m0), *rest = manifests.items()
     for name, m in rest:
         if m["tokenizer"]["sha256"] != m0["tokenizer"]["sha256"]:
-            raise ValueError(f"sources {first!r} and {name!r} were tokenized with different tokenizers")
+            raise UsageError(f"sources {first!r} and {name!r} were tokenized with different tokenizers")
         if m["sequence_length"] != m0["sequence_length"]:
-            raise ValueError(
+            raise UsageError(
                 f"sources {first!r} and {name!r} have sequence lengths {m0['sequence_length']} and {m['sequence_length']}"
             )
 
@@ -111,9 +112,9 @@ class MixtureLoader:
         world_size: int = 1,
     ):
         if global_batch_size % world_size:
-            raise ValueError(f"global batch of {global_batch_size} rows does not split over {world_size} ranks")
+            raise UsageError(f"global batch of {global_batch_size} rows does not split over {world_size} ranks")
         if set(shards) != set(weights) or any(w <= 0 for w in weights.values()):
-            raise ValueError("every training source needs a positive weight (weight-0 sources are for evaluation only)")
+            raise UsageError("every training source needs a positive weight (weight-0 sources are for evaluation only)")
         self.names = list(shards)
         self.shards = [shards[n] for n in self.names]
         self.weights = np.array([weights[n] for n in self.names], dtype=np.float64)
@@ -173,7 +174,7 @@ class MixtureLoader:
     def load_state_dict(self, state: dict) -> None:
         sources = state["sources"]
         if set(sources) != set(self.names):
-            raise ValueError(f"data position is for sources {sorted(sources)}, this mixture has {sorted(self.names)}")
+            raise UsageError(f"data position is for sources {sorted(sources)}, this mixture has {sorted(self.names)}")
         self.drawn = np.array(
             [int(sources[n]["epoch"]) * len(s) + int(sources[n]["position"]) for n, s in zip(self.names, self.shards)],
             dtype=np.int64,

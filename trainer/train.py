@@ -308,18 +308,18 @@ def init_config(args, manifest: dict) -> ModelConfig:
                 f"note: {args.init_from} has no tokenizer.json: nothing shows that these shards were tokenized for this model"
             )
         elif file_sha256(hf_tokenizer) != tokenizer["sha256"]:
-            raise SystemExit(
+            raise UsageError(
                 f"{args.init_from}: its tokenizer.json is not the one these shards were made with; shard the data with it (thresher shard --tokenizer {args.init_from})"
             )
     else:
         meta = read_meta(resolve_checkpoint(args.init_from))
         if meta["tokenizer"]["sha256"] != tokenizer["sha256"]:
-            raise SystemExit(
+            raise UsageError(
                 f"{args.init_from}: trained with another tokenizer than these shards'; token ids would mean other things"
             )
         cfg = ModelConfig(**{**meta["model_config"], "seq_len": seq_len})
     if vocab_size > cfg.vocab_size:
-        raise SystemExit(f"the shards' tokenizer has {vocab_size} tokens, the --init-from model only {cfg.vocab_size}")
+        raise UsageError(f"the shards' tokenizer has {vocab_size} tokens, the --init-from model only {cfg.vocab_size}")
     return cfg
 
 
@@ -404,13 +404,13 @@ def run(args) -> int:
         dist.barrier()
     for name, val in val_sets.items():
         if len(val) < args.batch_size:
-            raise SystemExit(
+            raise UsageError(
                 f"{name or args.data}: the val split has {len(val)} rows, fewer than one batch ({args.batch_size}); evaluation needs one"
             )
     mixture = {s.name: s.weight for s in parse_mix(args.mix)} if args.mix else None
     resume_from = latest_checkpoint(ckpt_dir)
     if resume_from is not None and not args.resume:
-        raise SystemExit(
+        raise UsageError(
             f"{out} already holds a run (checkpoint {resume_from.name}): pass --resume to continue it, or another --output"
         )
     overrides = []  # every resume that changed training arguments, for meta.json
@@ -454,11 +454,11 @@ def run(args) -> int:
         ckpt = load_checkpoint(resume_from)
         meta = ckpt["meta"]
         if meta["model_config"] != dataclasses.asdict(cfg):
-            raise SystemExit(
+            raise UsageError(
                 f"{resume_from}: model config {meta['model_config']} differs from this run's: {dataclasses.asdict(cfg)}"
             )
         if meta["data_manifest_sha256"] != data_digest or meta.get("mixture") != mixture:
-            raise SystemExit(
+            raise UsageError(
                 f"{resume_from}: trained on other shard sets or proportions; its data position means nothing here"
             )
         parallel.load_full_state(raw_model, optimizer, ckpt["model"], ckpt["optimizer"])
