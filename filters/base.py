@@ -25,6 +25,11 @@ class Decision:
     scores: dict[str, float] = field(default_factory=dict)
     # Document fields the filter sets, applied by the pipeline (e.g. `lang` from language ID).
     fields: dict | None = None
+    # A short note for people on why (decontamination: the matched n-gram and its eval file). The
+    # chain writes a dropped document's note as its `error_detail`, which the exclusion samples
+    # show. Not a score, so not stored for kept documents, and not part of the decision's equality:
+    # `decide(score(doc))` cannot recompute it.
+    detail: str | None = field(default=None, compare=False)
 
 
 KEEP = Decision(True)

@@ -72,6 +72,8 @@ class DocumentChain:
             for key, value in decision.scores.items():
                 doc["scores"][f"{name}.{key}"] = float(value)
             if not decision.keep:
+                if decision.detail:  # what the filter found (a matched n-gram): shown in the exclusion samples
+                    doc["error_detail"] = decision.detail
                 return Outcome("dropped", name, decision.reason or "dropped", doc, trace)
             if decision.fields:
                 doc.update(decision.fields)

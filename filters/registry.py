@@ -34,6 +34,7 @@ STAGE_KINDS = {
     "pii": "thresher.filters.pii:PIIMasker",
     "fasttext_classifier": "thresher.filters.classifier:FastTextClassifierFilter",
     "fasttext_domain": "thresher.filters.classifier:FastTextDomainFilter",
+    "decontaminate": "thresher.filters.decontam:DecontaminationFilter",
     "exact_dedup": None,  # a join across documents, done by the pipeline after the chain
 }
 # Stages that only look at the URL may run before extraction (cheaper: no HTML parsing).
