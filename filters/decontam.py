@@ -358,30 +358,32 @@ class DecontaminationFilter(DocumentFilter):
         """(distinct grams of `text` found in the eval sets, a note on the first one or None)."""
         index = self.index
         words = normalized_words(text)
-        first, found = None, []
-        for size, grams in gram_hashes(words, index.lengths).items():
-            # sorted keys: numpy's binary search starts from the previous key's place (2x faster)
-            keys = np.sort(grams)
-            at = np.searchsorted(index.hashes, keys)
-            at[at == len(index.hashes)] = 0
-            hit = index.hashes[at] == keys
-            if not hit.any():
-                continue
-            found.append(keys[hit])
-            start = int(np.flatnonzero(np.isin(grams, keys[hit]))[0])  # the first match in the text
-            if first is None or start < first[0]:
-                item = index.items[np.searchsorted(index.hashes, grams[start])]
-                first = (start, size, int(item))
-        if first is None:
+        grams = gram_hashes(words, index.lengths)
+        if not grams:
             return 0, None
-        count = len(np.unique(np.concatenate(found)))
+        # One search for every length: sorted keys, since numpy's binary search then starts from
+        # the previous key's place (2x faster than unsorted).
+        keys = np.sort(np.concatenate(list(grams.values())))
+        at = np.searchsorted(index.hashes, keys)
+        at[at == len(index.hashes)] = 0
+        hit = index.hashes[at] == keys
+        if not hit.any():
+            return 0, None
+        matched = np.unique(keys[hit])
+        count = len(matched)
+        first = None
+        for size in sorted(grams, reverse=True):  # at the same word, the longest gram
+            positions = np.flatnonzero(np.isin(grams[size], matched))
+            if positions.size and (first is None or positions[0] < first[0]):
+                start = int(positions[0])
+                first = (start, size, int(index.items[np.searchsorted(index.hashes, grams[size][start])]))
         start, size, item = first
         gram = " ".join(words[start : start + size])
         if len(gram) > _GRAM_CHARS:
             gram = gram[: _GRAM_CHARS - 3] + "..."
         what = f"{size}-gram" if size == self.ngram else f"whole {size}-word item"
-        matched = f"{count} distinct match{'es' if count > 1 else ''}"
-        return count, f'{what} "{gram}" from {index.where(item)} ({matched})'[:_DETAIL_CHARS]
+        how_many = f"{count} distinct match{'es' if count > 1 else ''}"
+        return count, f'{what} "{gram}" from {index.where(item)} ({how_many})'[:_DETAIL_CHARS]
 
     def score(self, doc: Mapping) -> dict[str, float]:
         return {"contaminated_ngrams": float(self.matches(doc["text"])[0])}
