@@ -8,8 +8,8 @@
 The pipeline groups documents by band key (a Beam join), turns each group into edges, takes
 connected components and keeps the smallest id of each; `duplicates` is that algorithm in memory.
 Two documents whose shingle sets have Jaccard similarity s share at least one band key with
-probability 1 - (1 - s^rows)^bands (`match_probability`): 0.5% at s=0.5, 92% at s=0.8, 99.99% at 0.9;
-the curve's midpoint is `threshold` = (1/bands)^(1/rows) = (1/14)^(1/8) ~ 0.72.
+probability 1 - (1 - s^rows)^bands (`match_probability`): 5% at s=0.5, 56% at 0.7, 92% at 0.8,
+99.96% at 0.9; the curve's midpoint is `threshold` = (1/bands)^(1/rows) = (1/14)^(1/8) ~ 0.72.
 
 What is hashed, as datatrove's MinhashDedupSignature does it (datatrove 0.10.1, FineWeb's run):
 
@@ -182,8 +182,9 @@ class MinHasher:
         self._a_high = (a >> np.uint64(32))[:, None]  # < 2^29
         self._a_low = (a & _LOW32)[:, None]  # < 2^32
         self._a_high8 = self._a_high << np.uint64(3)  # 8 * a_high, for the 2^64 = 8 (mod p) term
-        # Band keys start from a distinct odd constant per band, so equal rows in two bands differ.
-        self._band_start = _mix(np.arange(1, bands + 1, dtype=np.uint64) * _BASE + np.uint64(seed)) | np.uint64(1)
+        # Band keys start from a distinct constant per band (a bijection of distinct numbers), so
+        # equal values in two bands differ by (start_b - start_c) * base^rows, never 0 mod 2^64.
+        self._band_start = _mix(np.arange(1, bands + 1, dtype=np.uint64) * _BASE + np.uint64(seed))
         self._ngram_powers = _BASE ** np.arange(ngram - 1, -1, -1, dtype=np.uint64)  # wraps mod 2^64
         self._key = f"thresher-minhash-{seed}".encode()[:64]
         self._word_hashes: dict[str, int] = {}
@@ -292,8 +293,8 @@ class MinHasher:
     def band_keys(self, signatures: np.ndarray) -> np.ndarray:
         """(n, bands) uint64: one key per band of `rows` signature values, a polynomial in the
         values started from a constant of the band and mixed (a bijection), so equal values in two
-        band positions never give the same key. Rows of NO_SHINGLES give NO_SHINGLES keys; the
-        others are below it."""
+        band positions never give the same key (but for the one key 2^64 - 1, moved to 2^64 - 2 to
+        keep NO_SHINGLES apart). Rows of NO_SHINGLES give NO_SHINGLES keys."""
         signatures = np.asarray(signatures, dtype=np.uint64)
         if signatures.ndim != 2 or signatures.shape[1] != self.num_hashes:
             raise ValueError(f"signatures must be (n, {self.num_hashes}), not {signatures.shape}")
