@@ -1,4 +1,4 @@
-"""Contract 1 (Document) and 2 (Decision, Outcome) as data: the curated Parquet schema, version 2,
+"""Contract 1 (Document) and 2 (Decision, Outcome) as data: the curated Parquet schema, version 3,
 and the raw record the readers hand to the chain.
 
 One row per document. Scores of every filter are kept (`scores`, a map from
@@ -13,7 +13,7 @@ from typing import TypedDict
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # The funnel's first stage: reading a record from its file.
 READ_STAGE = "read"
 
@@ -34,6 +34,9 @@ DOCUMENT_SCHEMA = pa.schema(
         ("scores", pa.map_(pa.string(), pa.float64())),
         ("dedup_key", pa.string()),  # hash of the normalised text (exact dedup)
         ("dedup_cluster_size", pa.int64()),  # how many documents shared that key
+        # how many documents the near-duplicate cluster of this one held, itself included (a kept
+        # document is its cluster's survivor: the cluster's id is its own); null without minhash_dedup
+        ("minhash_cluster_size", pa.int64()),
         ("domain", pa.string()),  # domain label where a domain stage ran
     ],
     metadata={b"thresher.schema_version": str(SCHEMA_VERSION).encode()},
@@ -103,6 +106,7 @@ class Document(TypedDict, total=False):
     scores: dict[str, float]
     dedup_key: str | None
     dedup_cluster_size: int | None
+    minhash_cluster_size: int | None
     domain: str | None
     payload_bytes: int
     payload: bytes | None

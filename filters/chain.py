@@ -34,6 +34,7 @@ def new_document(record: RawRecord) -> Document:
         "scores": {},
         "dedup_key": None,
         "dedup_cluster_size": None,
+        "minhash_cluster_size": None,
         "domain": None,
         "payload_bytes": record.payload_bytes,
         "payload": record.payload,

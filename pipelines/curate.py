@@ -75,7 +75,7 @@ def curation(
 ) -> RangeRun:
     """The run that curates `inputs` into the run folder `output` (`.run(beam_args)` runs it)."""
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
-    dedup = next((s.name for s in recipe.stages if s.kind == "exact_dedup"), None)
+    dedup = [(s.name, s.kind, dict(s.options)) for s in recipe.stages if s.kind in CROSS_DOCUMENT_KINDS]
     return RangeRun(
         "curate",
         CurateRanges(recipe),
@@ -86,7 +86,7 @@ def curation(
         recipe.exclusion_samples,
         stats_extra,
         run_options,
-        dedup_stage=dedup,
+        dedup_stages=dedup,
     )
 
 

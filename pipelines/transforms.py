@@ -33,6 +33,8 @@ from apache_beam.runners.runner import PipelineState
 from thresher import __version__
 from thresher.contracts.funnel import Funnel, stats_document, summarize
 from thresher.contracts.schema import DOCUMENT_FIELDS, DOCUMENT_SCHEMA, Outcome, to_row
+from thresher.filters.dedup import MinHashDedup
+from thresher.pipelines.near_dedup import NearDedup
 from thresher.pipelines.options import pipeline_options
 from thresher.pipelines.runs import (
     RANGES,
@@ -46,10 +48,13 @@ from thresher.pipelines.runs import (
     read_json,
 )
 
-# What a range keeps of each kept document besides its row: the raw bytes it came from and the
-# text sizes entering each stage (the funnel's trace), flattened: chars, words, chars, words, ...
-WORK_SCHEMA = DOCUMENT_SCHEMA.append(pa.field("payload_bytes", pa.int64())).append(
-    pa.field("trace", pa.list_(pa.int64()))
+# What a range keeps of each kept document besides its row: the raw bytes it came from, the
+# text sizes entering each stage (the funnel's trace), flattened: chars, words, chars, words, ...,
+# and its MinHash band keys when the recipe has minhash_dedup (a relaunch reads them back).
+WORK_SCHEMA = (
+    DOCUMENT_SCHEMA.append(pa.field("payload_bytes", pa.int64()))
+    .append(pa.field("trace", pa.list_(pa.int64())))
+    .append(pa.field("minhash_bands", pa.list_(pa.uint64())))
 )
 _PUBLIC = set(DOCUMENT_FIELDS) | {"error_detail"}
 
@@ -146,18 +151,20 @@ def _parquet(rows: list[dict], schema: pa.Schema) -> bytes:
 
 
 class _ProcessRange(beam.DoFn):
-    SUMMARY, SAMPLES = "summary", "samples"
+    SUMMARY, SAMPLES, BANDS = "summary", "samples", "bands"
 
-    def __init__(self, processor, output: str, namespace: str, exclusion_samples: int):
+    def __init__(self, processor, output: str, namespace: str, exclusion_samples: int, minhash: dict | None = None):
         self.processor = processor
         self.output = output
         self.namespace = namespace
         self.exclusion_samples = exclusion_samples
+        self.minhash = minhash  # the minhash_dedup stage's options, when the recipe has one
 
     def setup(self):
         self.processor.setup()
         self.counters = OutcomeCounters(self.namespace)
         self.folder = RunFolder(self.output)
+        self.hasher = None if self.minhash is None else MinHashDedup(**self.minhash)
 
     def process(self, rng: InputRange):
         done = f"{RANGES}/{rng.key}.done.json"
@@ -167,7 +174,7 @@ class _ProcessRange(beam.DoFn):
             summary, kept = read_json(self.folder.path(done)), []
             if summary["kept"]:
                 with _open(self.folder.path(kept_path)) as fh:
-                    columns = ["id", "source_offset", "dedup_key", "payload_bytes", "trace"]
+                    columns = ["id", "source_offset", "dedup_key", "payload_bytes", "trace", "minhash_bands"]
                     kept = pq.read_table(fh, columns=columns).to_pylist()
             self.counters.count_cells(self.processor.stage_names, summary["funnel"])
         else:
@@ -179,6 +186,9 @@ class _ProcessRange(beam.DoFn):
                 row["dedup_key"],
                 (row["id"], row["source_offset"], rng.key, row["payload_bytes"], trace[-2], trace[-1]),
             )
+            if self.hasher is not None:
+                node = (row["id"], row["source_offset"], rng.key)
+                yield beam.pvalue.TaggedOutput(self.BANDS, (node, row["minhash_bands"]))
         yield from _references(summary.pop("samples"), self.folder.path(samples_path), self.SAMPLES)
         yield beam.pvalue.TaggedOutput(self.SUMMARY, summary)
 
@@ -201,6 +211,10 @@ class _ProcessRange(beam.DoFn):
                     samples.add(outcome.label, outcome.doc["id"], document_json(outcome.doc))
                 else:
                     errors.append(_error_json(outcome))
+        if kept and self.hasher is not None:  # one batch per range: the signatures are vectorised
+            keys = self.hasher.band_keys([r["text"] for r in kept], [r["crawl"] for r in kept])
+            for row, row_keys in zip(kept, keys.tolist()):
+                row["minhash_bands"] = row_keys
         if kept:
             self.folder.write(kept_path, _parquet(kept, WORK_SCHEMA))
         if errors:
@@ -221,25 +235,29 @@ class _ProcessRange(beam.DoFn):
 
 class ProcessRanges(beam.PTransform):
     """Input ranges -> (per kept document `(dedup key, (id, offset, range key, bytes, chars, words))`,
-    per range a summary (its funnel and counts), dropped samples `(label, (id, file holding the JSON, place))`)."""
+    per range a summary (its funnel and counts), dropped samples `(label, (id, file holding the JSON,
+    place))`, and with `minhash` (the minhash_dedup stage's options) per kept document `(node, its
+    band keys)`, node = (id, offset, range key))."""
 
-    def __init__(self, processor, output: str, namespace: str, exclusion_samples: int):
+    def __init__(self, processor, output: str, namespace: str, exclusion_samples: int, minhash: dict | None = None):
         super().__init__()
-        self.fn = _ProcessRange(processor, output, namespace, exclusion_samples)
+        self.fn = _ProcessRange(processor, output, namespace, exclusion_samples, minhash)
 
     def expand(self, ranges):
+        tags = (_ProcessRange.SUMMARY, _ProcessRange.SAMPLES, _ProcessRange.BANDS)
         done = (
             ranges
             # Ranges, not records, are shuffled: each worker reads its own.
             | "SpreadRanges" >> beam.Reshuffle()
-            | "Process" >> beam.ParDo(self.fn).with_outputs(_ProcessRange.SUMMARY, _ProcessRange.SAMPLES, main="kept")
+            | "Process" >> beam.ParDo(self.fn).with_outputs(*tags, main="kept")
         )
-        return done.kept, done[_ProcessRange.SUMMARY], done[_ProcessRange.SAMPLES]
+        return done.kept, done[_ProcessRange.SUMMARY], done[_ProcessRange.SAMPLES], done[_ProcessRange.BANDS]
 
 
 class _KeepSurvivor(beam.DoFn):
     """(dedup key, kept documents) -> per document its verdict, keyed by its range; the dedup
-    stage's funnel items on the `funnel` output."""
+    stage's funnel items on the `funnel` output. A verdict: (id, offset, fields to set on the row,
+    None or (the stage that dropped it, the id it duplicates), (bytes, chars, words))."""
 
     def __init__(self, stage: str, namespace: str):
         self.stage = stage
@@ -255,13 +273,14 @@ class _KeepSurvivor(beam.DoFn):
         self.counters.inc(f"{self.stage}.in", len(group))
         for doc in group:
             doc_id, offset, key, nbytes, chars, words = doc
+            measure = (nbytes, chars, words)
             if doc == survivor:
-                yield key, (doc_id, offset, len(group), None)
-                yield beam.pvalue.TaggedOutput("funnel", ("kept", None, nbytes, chars, words))
+                yield key, (doc_id, offset, {"dedup_cluster_size": len(group)}, None, measure)
+                yield beam.pvalue.TaggedOutput("funnel", (self.stage, "kept", None, *measure))
             else:
                 self.counters.inc(f"{self.stage}.dropped.duplicate")
-                yield key, (doc_id, offset, None, survivor[0])
-                yield beam.pvalue.TaggedOutput("funnel", ("dropped", "duplicate", nbytes, chars, words))
+                yield key, (doc_id, offset, {}, (self.stage, survivor[0]), measure)
+                yield beam.pvalue.TaggedOutput("funnel", (self.stage, "dropped", "duplicate", *measure))
 
 
 class ExactDedup(beam.PTransform):
@@ -290,9 +309,8 @@ class _WriteCurated(beam.DoFn):
     """(range key, verdicts) -> curated/part-<range>.parquet (its kept documents, sorted by id);
     samples of the dropped duplicates on the `samples` output."""
 
-    def __init__(self, output: str, dedup_stage: str | None, exclusion_samples: int):
+    def __init__(self, output: str, exclusion_samples: int):
         self.output = output
-        self.dedup_stage = dedup_stage
         self.exclusion_samples = exclusion_samples
 
     def setup(self):
@@ -300,19 +318,19 @@ class _WriteCurated(beam.DoFn):
 
     def process(self, item):
         key, verdicts = item
-        verdicts = {(doc_id, offset): (size, duplicate_of) for doc_id, offset, size, duplicate_of in verdicts}
+        verdicts = {(doc_id, offset): (fields, drop) for doc_id, offset, fields, drop, _ in verdicts}
         with _open(self.folder.path(RANGES, f"{key}.kept.parquet")) as fh:
-            rows = pq.read_table(fh).drop_columns(["payload_bytes", "trace"]).to_pylist()
+            rows = pq.read_table(fh).drop_columns(["payload_bytes", "trace", "minhash_bands"]).to_pylist()
         kept, samples = [], Samples(self.exclusion_samples)
         for row in rows:
-            size, duplicate_of = verdicts[(row["id"], row["source_offset"])]
-            if duplicate_of is None:
-                if self.dedup_stage:  # else the row keeps what it holds (refilter: its run's dedup)
-                    row["dedup_cluster_size"] = size
-                kept.append(row)
+            # `fields` are what the dedup stages measured (none in refilter: rows keep their run's)
+            fields, drop = verdicts[(row["id"], row["source_offset"])]
+            if drop is None:
+                kept.append(row | fields)
             else:
+                stage, duplicate_of = drop
                 doc = row | {"scores": dict(row["scores"])}
-                samples.add(f"{self.dedup_stage}:duplicate", row["id"], document_json(doc, duplicate_of=duplicate_of))
+                samples.add(f"{stage}:duplicate", row["id"], document_json(doc, duplicate_of=duplicate_of))
         if kept:
             kept.sort(key=lambda r: (r["id"], r["source_offset"]))
             yield self.folder.write(f"curated/part-{key}.parquet", _parquet(kept, DOCUMENT_SCHEMA))
@@ -336,11 +354,11 @@ class _WriteExclusions(beam.DoFn):
 
 
 class _FunnelFn(beam.CombineFn):
-    """Ranges' partial funnels (`("cells", rows)`) and the dedup stage's documents
-    (`("stage", (status, reason, bytes, chars, words))`) -> the run's funnel."""
+    """Ranges' partial funnels (`("cells", rows)`) and the dedup stages' documents
+    (`("stage", (stage, status, reason, bytes, chars, words))`) -> the run's funnel."""
 
-    def __init__(self, dedup_index: int):
-        self.dedup_index = dedup_index
+    def __init__(self, stage_names: list[str]):
+        self.stage_index = {name: i for i, name in enumerate(stage_names)}
 
     def create_accumulator(self):
         return Funnel()
@@ -349,8 +367,8 @@ class _FunnelFn(beam.CombineFn):
         kind, value = item
         if kind == "cells":
             return funnel.merge(Funnel.from_cells(value))
-        status, reason, nbytes, chars, words = value
-        return funnel.add_stage(self.dedup_index, status, reason, nbytes, (chars, words))
+        stage, status, reason, nbytes, chars, words = value
+        return funnel.add_stage(self.stage_index[stage], status, reason, nbytes, (chars, words))
 
     def merge_accumulators(self, funnels):
         funnels = iter(funnels)
@@ -386,25 +404,16 @@ def _write_stats(
 
 
 class WriteRun(beam.PTransform):
-    """(verdicts by range, range summaries, dropped samples, dedup-stage funnel items) -> curated
+    """(verdicts by range, range summaries, dropped samples, dedup stages' funnel items) -> curated
     parts, exclusions, and stats.json, written last."""
 
-    def __init__(
-        self,
-        output: str,
-        stage_names: list[str],
-        header: dict,
-        extra,
-        exclusion_samples: int,
-        dedup_stage: str | None = None,
-    ):
+    def __init__(self, output: str, stage_names: list[str], header: dict, extra, exclusion_samples: int):
         super().__init__()
         self.output = output
         self.stage_names = stage_names
         self.header = header
         self.extra = extra
         self.exclusion_samples = exclusion_samples
-        self.dedup_stage = dedup_stage
 
     def expand(self, inputs):
         verdicts, summaries, samples, dedup_funnel = inputs
@@ -412,9 +421,7 @@ class WriteRun(beam.PTransform):
             verdicts
             | "ByRange" >> beam.GroupByKey()
             | "WriteCurated"
-            >> beam.ParDo(_WriteCurated(self.output, self.dedup_stage, self.exclusion_samples)).with_outputs(
-                "samples", main="paths"
-            )
+            >> beam.ParDo(_WriteCurated(self.output, self.exclusion_samples)).with_outputs("samples", main="paths")
         )
         exclusions = (
             (samples, written.samples)
@@ -428,7 +435,7 @@ class WriteRun(beam.PTransform):
                 dedup_funnel | "DedupFunnel" >> beam.Map(lambda item: ("stage", item)),
             )
             | "FunnelParts" >> beam.Flatten()
-            | "Funnel" >> beam.CombineGlobally(_FunnelFn(len(self.stage_names) - 1))
+            | "Funnel" >> beam.CombineGlobally(_FunnelFn(self.stage_names))
         )
         counts = (
             summaries | "Counts" >> beam.Map(lambda s: s["counts"]) | "SumCounts" >> beam.CombineGlobally(_sum_counts)
@@ -471,7 +478,7 @@ class RangeRun:
         exclusion_samples: int,
         stats_extra,
         run_options: RunOptions | None = None,
-        dedup_stage: str | None = None,
+        dedup_stages: list[tuple[str, str, dict]] = (),
     ):
         self.name = name
         self.processor = processor
@@ -482,26 +489,38 @@ class RangeRun:
         self.exclusion_samples = exclusion_samples
         self.stats_extra = stats_extra
         self.options = run_options or RunOptions()
-        self.dedup_stage = dedup_stage
+        # (name, kind, options) of the recipe's cross-document stages, in order: exact_dedup, minhash_dedup
+        self.dedup_stages = list(dedup_stages)
         self.result = None
 
     def build(self, p: beam.Pipeline, files: list[tuple[str, int]], range_bytes: int) -> None:
-        stage_names = self.processor.stage_names + ([self.dedup_stage] if self.dedup_stage else [])
+        stage_names = self.processor.stage_names + [name for name, _, _ in self.dedup_stages]
         header = {"pipeline": self.name, "thresher_version": __version__, "inputs": self.inputs, "recipe": self.recipe}
-        kept, summaries, samples = (
+        dedup = {kind: (name, options) for name, kind, options in self.dedup_stages}
+        minhash = dedup.get("minhash_dedup")
+        kept, summaries, samples, bands = (
             p
             | "Files" >> beam.Create(files)
             # Ranges are made on the workers: a whole crawl's files fit in the job, their ranges may not.
             | "Ranges" >> beam.FlatMap(lambda file, size: plan([tuple(file)], size), range_bytes)
-            | "Process" >> ProcessRanges(self.processor, self.output, self.namespace, self.exclusion_samples)
+            | "Process"
+            >> ProcessRanges(
+                self.processor, self.output, self.namespace, self.exclusion_samples, minhash and minhash[1]
+            )
         )
-        if self.dedup_stage:
-            verdicts, dedup_funnel = kept | "Dedup" >> ExactDedup(self.dedup_stage, self.namespace)
+        funnels = []
+        if "exact_dedup" in dedup:
+            verdicts, funnel = kept | "Dedup" >> ExactDedup(dedup["exact_dedup"][0], self.namespace)
+            funnels.append(funnel)
         else:
-            verdicts = kept | "KeepAll" >> beam.Map(lambda kv: (kv[1][2], (kv[1][0], kv[1][1], None, None)))
-            dedup_funnel = p | "NoDedup" >> beam.Create([])
+            verdicts = kept | "KeepAll" >> beam.Map(lambda kv: (kv[1][2], (kv[1][0], kv[1][1], {}, None, kv[1][3:])))
+        if minhash:
+            verdicts, funnel = (verdicts, bands) | "NearDedup" >> NearDedup(minhash[0], self.namespace)
+            funnels.append(funnel)
+        dedup_funnel = funnels or [p | "NoDedup" >> beam.Create([])]
+        dedup_funnel = tuple(dedup_funnel) | "DedupFunnels" >> beam.Flatten()
         (verdicts, summaries, samples, dedup_funnel) | "Write" >> WriteRun(
-            self.output, stage_names, header, self.stats_extra, self.exclusion_samples, self.dedup_stage
+            self.output, stage_names, header, self.stats_extra, self.exclusion_samples
         )
 
     def run(self, beam_args: list[str] | None = None) -> dict | None:

@@ -158,7 +158,7 @@ def test_stages_with_nothing_to_decide_are_listed_as_skipped(runs):
 def test_kept_rows_are_written_unchanged(runs):
     before = {r["id"]: r for r in pq.read_table(runs["dir"] / "loose" / "curated").to_pylist()}
     after = pq.read_table(runs["dir"] / "strict" / "curated")
-    assert after.schema.metadata[b"thresher.schema_version"] == b"2"
+    assert after.schema.metadata[b"thresher.schema_version"] == b"3"
     for row in after.to_pylist():
         assert row == before[row["id"]]
 

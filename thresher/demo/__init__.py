@@ -28,8 +28,7 @@ LOCAL_WORKERS = ["--direct_running_mode=multi_processing", "--direct_num_workers
 
 def val_fraction_for(curated_dir: Path, share: float) -> float:
     """The smallest `val_fraction` that puts `share` of the curated documents (at least one) in
-    the val split. Document ids hash the input file's absolute path, so with a fixed 0.1 the
-    demo's 33 documents would give no validation split at all in ~3% of output directories."""
+    the val split: with a fixed 0.1, the demo's 32 documents could give no validation split."""
     import pyarrow.parquet as pq
 
     from thresher.contracts.shards import SPLIT_MODULUS, split_bucket

@@ -106,7 +106,7 @@ SPECIAL_FILES = {
 # trafilatura 2.3, fastText lid.176, and both datatrove's and thresher's Gopher/C4/FineWeb filters.
 EXPECT = {
     "article": "kept",
-    "near_duplicate": "kept",  # exact dedup hashes normalised text; 5 words differ
+    "near_duplicate": "minhash_dedup",  # 5 words differ: exact dedup misses it, MinHash does not
     "exact_duplicate": "exact_dedup",  # one of the pair survives: the smaller document id
     "blocklisted": "url_blocklist",  # registered domain in the UT1 adult list
     "category_index": "errored:empty_text",  # headings and links only: trafilatura keeps nothing

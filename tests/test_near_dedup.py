@@ -1,0 +1,185 @@
+"""Near-duplicate removal on Beam (pipelines/near_dedup.py): connected components equal a union-find's
+on any graph, and `thresher curate` with `minhash_dedup` keeps what the in-memory algorithm keeps,
+whatever the number of workers, on reruns, per crawl or globally."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.testing.util import assert_that, equal_to
+
+from thresher.contracts.funnel import check_accounting
+from thresher.filters.dedup import MinHashDedup, dedup_key
+from thresher.filters.minhash import duplicates
+from thresher.pipelines.near_dedup import ConnectedComponents
+from thresher.pipelines.readers import RangeReader
+
+from conftest import need_data
+
+
+def _components(edges) -> dict:
+    parent: dict = {}
+
+    def root(x):
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {x: root(x) for x in parent}
+
+
+def _graphs():
+    rng = random.Random(7)
+    chain = list(range(200))
+    rng.shuffle(chain)  # a path whose ids are in no order: the slowest case for the rounds
+    path = [(chain[i], chain[i + 1]) for i in range(len(chain) - 1)]
+    stars = [(c * 100, c * 100 + k) for c in range(5) for k in range(1, 30)]
+    random_graph = [(rng.randrange(300), rng.randrange(300)) for _ in range(250)]
+    nodes = [(f"id-{i:03d}", i % 7, f"range-{i % 3}") for i in range(60)]  # pipeline nodes are tuples
+    tuples = [(nodes[i], nodes[(i * 17 + 5) % 60]) for i in range(40)]
+    return {"path": path, "stars": stars, "random": random_graph, "tuples": tuples}
+
+
+@pytest.mark.parametrize("graph", ["path", "stars", "random", "tuples"])
+@pytest.mark.parametrize("rounds", [0, 1, 4])
+def test_components_equal_a_union_find_whatever_the_rounds(graph, rounds):
+    """0 rounds: the union-find does it all; 4: the rounds settle most edges of a 200-node path."""
+    edges = [(min(a, b), max(a, b)) for a, b in _graphs()[graph] if a != b]
+    expected = sorted(_components(edges).items())
+    with beam.Pipeline() as p:
+        roots = p | beam.Create(sorted(set(edges))) | ConnectedComponents(rounds)
+        assert_that(roots, equal_to(expected))
+
+
+def _planted_corpus(tmp_path: Path) -> Path:
+    """FOMC statements (real, formulaic: many near-duplicates of each other), plus planted near copies
+    of some, in two crawls that share 40 statements; JSONL, one file per crawl."""
+    statements = sorted(need_data("fomc-statements", "statements").iterdir())
+    rng = random.Random(3)
+    out = tmp_path / "in"
+    out.mkdir()
+    for crawl, first in (("CC-MAIN-2024-10", 0), ("CC-MAIN-2024-18", 40)):
+        lines = []
+        for i, path in enumerate(statements[first : first + 80], start=first):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            lines.append({"text": text, "url": f"https://fed.example/{crawl}/{i}", "crawl": crawl})
+            if i % 10 == 0:  # a near copy: a few words changed, a boilerplate line added
+                words = text.split()
+                for j in rng.sample(range(len(words)), k=max(1, len(words) // 60)):
+                    words[j] = words[j].upper() + "x"
+                lines.append(
+                    {
+                        "text": " ".join(words) + "\nShare this page.",
+                        "url": f"https://m.fed.example/{i}",
+                        "crawl": crawl,
+                    }
+                )
+        (out / f"{crawl}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return out
+
+
+RECIPE = {
+    "name": "near",
+    "exclusion_samples": 10_000,
+    "stages": [
+        {"name": "extract", "kind": "extract"},
+        {"name": "exact", "kind": "exact_dedup"},
+        {"name": "minhash", "kind": "minhash_dedup"},
+    ],
+}
+
+
+def _curate(inputs: Path, out: Path, recipe: dict, *extra) -> dict:
+    path = out.parent / f"{out.name}.yaml"
+    path.write_text(json.dumps(recipe))
+    argv = ["curate", "--input", f"{inputs}/*.jsonl", "--output", out, "--recipe", path, "--range-bytes", 65536, *extra]
+    done = subprocess.run([sys.executable, "-m", "thresher", *map(str, argv)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((out / "stats.json").read_text())
+
+
+def _kept(out: Path) -> dict[str, int]:
+    rows = [r for f in sorted((out / "curated").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    return {r["id"]: r["minhash_cluster_size"] for r in rows}
+
+
+def _texts(out: Path) -> list[str]:
+    return [t for f in sorted((out / "curated").glob("*.parquet")) for t in pq.read_table(f).column("text").to_pylist()]
+
+
+def _reference(inputs: Path, scope: str, exact: bool) -> set[str]:
+    """The kept ids by the in-memory algorithm (filters/minhash.py `duplicates`), after exact dedup
+    (the smallest id of each normalised text) when `exact`."""
+    records = []
+    for path in sorted(inputs.glob("*.jsonl")):
+        with open(path, "rb") as fh:
+            records += list(RangeReader(str(path), fh))
+    if exact:
+        first = {}
+        for r in sorted(records, key=lambda r: r.id):
+            first.setdefault(dedup_key(r.text), r)
+        records = list(first.values())
+    keys = MinHashDedup(scope=scope).band_keys([r.text for r in records], [r.crawl for r in records])
+    ids = [r.id for r in records]
+    return set(ids) - set(duplicates(ids, keys))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("near")
+    inputs = _planted_corpus(tmp)
+    one = _curate(inputs, tmp / "one", RECIPE, "--workers", 1)
+    return {"inputs": inputs, "tmp": tmp, "one": one}
+
+
+def test_the_pipeline_keeps_what_the_in_memory_algorithm_keeps(corpus):
+    kept = _kept(corpus["tmp"] / "one")
+    assert set(kept) == _reference(corpus["inputs"], "crawl", exact=True)
+    stats = corpus["one"]
+    assert check_accounting(stats) == []
+    minhash = next(s for s in stats["stages"] if s["name"] == "minhash")
+    dropped = minhash["dropped"]["duplicate"]["docs"]
+    assert dropped >= 16  # at least every planted near copy
+    assert minhash["in"]["docs"] - dropped == len(kept)
+    # every kept document's cluster counts itself and the documents that name it as their survivor
+    samples = [json.loads(line) for line in (corpus["tmp"] / "one" / "exclusions" / "minhash__duplicate.jsonl").open()]
+    assert len(samples) == dropped
+    named = {}
+    for s in samples:
+        named[s["duplicate_of"]] = named.get(s["duplicate_of"], 0) + 1
+    assert all(kept[survivor] == 1 + n for survivor, n in named.items())
+    assert all(size == 1 for doc_id, size in kept.items() if doc_id not in named)
+
+
+def test_two_workers_and_a_rerun_keep_the_same_documents(corpus):
+    two = corpus["tmp"] / "two"
+    _curate(corpus["inputs"], two, RECIPE, "--workers", 2)
+    assert _kept(two) == _kept(corpus["tmp"] / "one")
+    rerun = corpus["tmp"] / "rerun"
+    _curate(corpus["inputs"], rerun, RECIPE, "--workers", 2)
+    assert _kept(rerun) == _kept(two)
+
+
+def test_each_crawl_is_deduplicated_on_its_own_unless_global(corpus):
+    kept = {}
+    for scope in ("crawl", "global"):
+        stages = [RECIPE["stages"][0], {"name": "minhash", "kind": "minhash_dedup", "scope": scope}]
+        _curate(corpus["inputs"], corpus["tmp"] / scope, {**RECIPE, "stages": stages}, "--workers", 2)
+        kept[scope] = _kept(corpus["tmp"] / scope)
+        assert set(kept[scope]) == _reference(corpus["inputs"], scope, exact=False)
+    # the crawls share 40 statements: per crawl both copies of many stay, globally never
+    texts = {scope: _texts(corpus["tmp"] / scope) for scope in kept}
+    assert len(texts["crawl"]) - len(set(texts["crawl"])) >= 20
+    assert len(texts["global"]) == len(set(texts["global"]))
