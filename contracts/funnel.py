@@ -42,11 +42,23 @@ class Funnel:
             self._add((end, status, reason), nbytes, trace[end])
         return self
 
-    def add_stage(self, index: int, status: str, reason: str | None, nbytes: int, size: tuple[int, int]) -> Funnel:
-        """One document at one stage only: a cross-document stage (exact dedup) after the chain,
-        whose earlier stages the document was already counted at."""
+    def add_stage(
+        self,
+        index: int,
+        status: str,
+        reason: str | None,
+        nbytes: int,
+        size: tuple[int, int],
+        out: tuple[int, int] | None = None,
+    ) -> Funnel:
+        """One document at one stage only: a cross-document stage (dedup) after the chain, whose
+        earlier stages the document was already counted at. `out`: the text's size leaving the
+        stage when the stage changed it (line dedup)."""
         self._add((index, "in", None), nbytes, size)
-        self._add((index, "kept", None) if status == "kept" else (index, status, reason), nbytes, size)
+        if status == "kept":
+            self._add((index, "kept", None), nbytes, out or size)
+        else:
+            self._add((index, status, reason), nbytes, size)
         return self
 
     def to_cells(self) -> list[list]:

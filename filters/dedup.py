@@ -18,6 +18,7 @@ import numpy as np
 
 from thresher.contracts.recipe import Count
 from thresher.filters.minhash import NO_SHINGLES, MinHasher
+from thresher.filters.spacy_words import count_sentences
 
 _NON_WORD = re.compile(r"[\W\d_]+", re.UNICODE)
 
@@ -75,3 +76,53 @@ class MinHashDedup:
 
 def _group_hash(name: str | None) -> int:
     return int.from_bytes(hashlib.blake2b((name or "").encode("utf-8"), digest_size=8).digest(), "little")
+
+
+class LineDedup:
+    """The `line_dedup` stage, TFDS C4's `dedupe_lines`: a line (stripped, lower-cased) that appears
+    in several documents is kept in the one with the smallest id and removed from the others, and a
+    line repeated within a document is kept once; a document left with no text, or with fewer than
+    `min_num_sentences` sentences (TFDS re-applies C4's page rule, `_MIN_NUM_SENTENCES` = 3, after
+    the removal), is dropped (`empty`, `too_few_sentences`). The pipeline finds the lines
+    (pipelines/near_dedup.py LineRemovals); this class hashes and removes them.
+
+    Differences from TFDS, on purpose: the copy kept is the smallest document id's (TFDS: the
+    smallest hash of the URL; ids are path-independent and every record has one), and the stage
+    runs after every per-document filter, so a line is never kept only in a page a later filter
+    drops (TFDS dedupes before its bad-words and language filters). The C4 paper describes
+    "three-sentence spans"; TFDS, whose C4 is the one people train on, removes lines."""
+
+    def __init__(self, min_num_sentences: Count = 3):
+        self.min_num_sentences = min_num_sentences
+
+    @staticmethod
+    def line_hashes(text: str) -> list[int]:
+        """The distinct 64-bit hashes of a text's non-empty lines, in order of first appearance."""
+        return list(dict.fromkeys(_line_hash(line) for line in text.split("\n") if line.strip()))
+
+    def apply(self, text: str, remove: set[int], lang: str | None = None) -> tuple[str, str | None]:
+        """(the text without the lines in `remove` and without repeats, None) or ("", reason)."""
+        seen: set[int] = set()
+        kept = []
+        for line in text.split("\n"):
+            if not line.strip():
+                continue
+            key = _line_hash(line)
+            if key in remove or key in seen:
+                continue
+            seen.add(key)
+            kept.append(line)
+        new = "\n".join(kept)
+        if not new:
+            return "", "empty"
+        if self.min_num_sentences and count_sentences(new, lang) < self.min_num_sentences:
+            return new, "too_few_sentences"
+        return new, None
+
+
+def _line_hash(line: str) -> int:
+    digest = hashlib.blake2b(line.strip().lower().encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % NO_SHINGLES_INT
+
+
+NO_SHINGLES_INT = int(NO_SHINGLES)  # line hashes stay below it: one uint64 column type for both

@@ -37,11 +37,12 @@ STAGE_KINDS = {
     "decontaminate": "thresher.filters.decontam:DecontaminationFilter",
     "exact_dedup": None,  # a join across documents, done by the pipeline after the chain
     "minhash_dedup": "thresher.filters.dedup:MinHashDedup",  # the same, by MinHash LSH (pipelines/near_dedup.py)
+    "line_dedup": "thresher.filters.dedup:LineDedup",  # TFDS C4's repeated lines (pipelines/near_dedup.py)
 }
 # Stages that only look at the URL may run before extraction (cheaper: no HTML parsing).
 URL_ONLY_KINDS = {"url_blocklist"}
 # Stages that join documents: the pipeline runs them, after every per-document stage.
-CROSS_DOCUMENT_KINDS = {"exact_dedup", "minhash_dedup"}
+CROSS_DOCUMENT_KINDS = ("exact_dedup", "minhash_dedup", "line_dedup")  # in the order they run
 
 BUILTIN_DIR = "recipes"
 DEFAULT_RECIPE = "fineweb"
@@ -160,8 +161,9 @@ def parse_recipe(data: dict, source: str = "") -> Recipe:
         if s.kind not in URL_ONLY_KINDS:
             raise RecipeError(f"{source}: stage {s.name!r} needs text, so it must come after `extract`")
     cross = [k for k in kinds if k in CROSS_DOCUMENT_KINDS]
+    order = ", ".join(f"`{k}`" for k in CROSS_DOCUMENT_KINDS)
     if cross and kinds[len(kinds) - len(cross) :] != cross:
-        raise RecipeError(f"{source}: `exact_dedup` and `minhash_dedup` must be the last stages")
-    if cross not in ([], ["exact_dedup"], ["minhash_dedup"], ["exact_dedup", "minhash_dedup"]):
-        raise RecipeError(f"{source}: at most one `exact_dedup` then one `minhash_dedup`, in that order")
+        raise RecipeError(f"{source}: the cross-document stages ({order}) must be the last stages")
+    if cross != sorted(set(cross), key=CROSS_DOCUMENT_KINDS.index):
+        raise RecipeError(f"{source}: at most one of each cross-document stage, in this order: {order}")
     return recipe

@@ -260,3 +260,57 @@ class NearDedup(beam.PTransform):
             .with_outputs("funnel", main="verdicts")
         )
         return decided.verdicts, decided.funnel
+
+
+def _line_entries(item):
+    """(node, {"verdict": [v], "lines": [its line hashes]}) -> (line hash, node), for the documents
+    still kept."""
+    node, grouped = item
+    (verdict,) = grouped["verdict"]
+    if verdict[3] is not None:
+        return
+    for hashes in grouped["lines"]:
+        for line in hashes:
+            yield line, node
+
+
+def _removals(item):
+    """(line hash, nodes holding it) -> (node, line hash) for every node but the smallest."""
+    line, nodes = item
+    nodes = sorted(set(nodes))
+    for node in nodes[1:]:
+        yield node, line
+
+
+def _attach_removals(item):
+    """(node, {"verdict": [v], "remove": [line hashes]}) -> (range key, verdict with the lines to
+    remove, `_remove_lines`, for the writer, which holds the text)."""
+    node, grouped = item
+    (verdict,) = grouped["verdict"]
+    doc_id, offset, fields, drop, measure = verdict
+    if drop is None:
+        fields = {**fields, "_remove_lines": sorted(grouped["remove"])}
+    return node[2], (doc_id, offset, fields, drop, measure)
+
+
+class LineRemovals(beam.PTransform):
+    """(verdicts by range, (node, its line hashes)) -> verdicts by range, each kept document's with
+    the lines it must give up (`_remove_lines`): lines another document with a smaller id also
+    holds. The writer removes them and decides (filters/dedup.py LineDedup.apply): only it holds
+    the text. A line common to many documents is one group of node ids, as a bucket is."""
+
+    def expand(self, inputs):
+        verdicts, lines = inputs
+        by_node = verdicts | "ByNode" >> beam.Map(_node_verdict)
+        removals = (
+            {"verdict": by_node, "lines": lines}
+            | "JoinLines" >> beam.CoGroupByKey()
+            | "LineEntries" >> beam.FlatMap(_line_entries)
+            | "ByLine" >> beam.GroupByKey()
+            | "Removals" >> beam.FlatMap(_removals)
+        )
+        return (
+            {"verdict": by_node, "remove": removals}
+            | "JoinRemovals" >> beam.CoGroupByKey()
+            | "Attach" >> beam.Map(_attach_removals).with_output_types(tuple[str, tuple])
+        )

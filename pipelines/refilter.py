@@ -21,7 +21,7 @@ Which stages are re-applied. A recipe stage reads the stored scores of the stage
 name*, so keep the names of the run that made the input. Every per-document filter is re-decided,
 C4 included (its `decide` reads the stored `sentences` and the lines that dropped the page). Skipped,
 and listed in stats.json `skipped_stages` with the reason:
-  - `no_decision`: `extract`, `pii`, `exact_dedup` and `minhash_dedup` stages. Masking never drops
+  - `no_decision`: `extract`, `pii` and the dedup stages (`exact_dedup`, `minhash_dedup`, `line_dedup`). Masking never drops
     a document, the input is already deduplicated, and extraction drops only pages it could not
     decode (`invalid_bytes`): none of those are in the input; they are not in the funnel.
   - `no_stored_scores`: a stage for which a document has no stored scores (the input run did not
@@ -64,6 +64,7 @@ NO_DECISION = {
     "pii": "masking changes the text and never drops a document",
     "exact_dedup": "the input is already deduplicated",
     "minhash_dedup": "the input is already deduplicated",
+    "line_dedup": "the input is already deduplicated",
 }
 NO_DECISION_REASON = "no_decision"
 NO_SCORES_REASON = "no_stored_scores"

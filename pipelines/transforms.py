@@ -32,9 +32,9 @@ from apache_beam.runners.runner import PipelineState
 
 from thresher import __version__
 from thresher.contracts.funnel import Funnel, stats_document, summarize
-from thresher.contracts.schema import DOCUMENT_FIELDS, DOCUMENT_SCHEMA, Outcome, to_row
-from thresher.filters.dedup import MinHashDedup
-from thresher.pipelines.near_dedup import NearDedup
+from thresher.contracts.schema import DOCUMENT_FIELDS, DOCUMENT_SCHEMA, Outcome, text_size, to_row
+from thresher.filters.dedup import LineDedup, MinHashDedup
+from thresher.pipelines.near_dedup import LineRemovals, NearDedup
 from thresher.pipelines.options import pipeline_options
 from thresher.pipelines.runs import (
     RANGES,
@@ -50,11 +50,13 @@ from thresher.pipelines.runs import (
 
 # What a range keeps of each kept document besides its row: the raw bytes it came from, the
 # text sizes entering each stage (the funnel's trace), flattened: chars, words, chars, words, ...,
-# and its MinHash band keys when the recipe has minhash_dedup (a relaunch reads them back).
+# and its MinHash band keys and line hashes when the recipe has minhash_dedup / line_dedup (a
+# relaunch reads them back).
 WORK_SCHEMA = (
     DOCUMENT_SCHEMA.append(pa.field("payload_bytes", pa.int64()))
     .append(pa.field("trace", pa.list_(pa.int64())))
     .append(pa.field("minhash_bands", pa.list_(pa.uint64())))
+    .append(pa.field("line_hashes", pa.list_(pa.uint64())))
 )
 _PUBLIC = set(DOCUMENT_FIELDS) | {"error_detail"}
 
@@ -151,14 +153,23 @@ def _parquet(rows: list[dict], schema: pa.Schema) -> bytes:
 
 
 class _ProcessRange(beam.DoFn):
-    SUMMARY, SAMPLES, BANDS = "summary", "samples", "bands"
+    SUMMARY, SAMPLES, BANDS, LINES = "summary", "samples", "bands", "lines"
 
-    def __init__(self, processor, output: str, namespace: str, exclusion_samples: int, minhash: dict | None = None):
+    def __init__(
+        self,
+        processor,
+        output: str,
+        namespace: str,
+        exclusion_samples: int,
+        minhash: dict | None = None,
+        lines: bool = False,
+    ):
         self.processor = processor
         self.output = output
         self.namespace = namespace
         self.exclusion_samples = exclusion_samples
         self.minhash = minhash  # the minhash_dedup stage's options, when the recipe has one
+        self.lines = lines  # whether the recipe has line_dedup
 
     def setup(self):
         self.processor.setup()
@@ -174,7 +185,15 @@ class _ProcessRange(beam.DoFn):
             summary, kept = read_json(self.folder.path(done)), []
             if summary["kept"]:
                 with _open(self.folder.path(kept_path)) as fh:
-                    columns = ["id", "source_offset", "dedup_key", "payload_bytes", "trace", "minhash_bands"]
+                    columns = [
+                        "id",
+                        "source_offset",
+                        "dedup_key",
+                        "payload_bytes",
+                        "trace",
+                        "minhash_bands",
+                        "line_hashes",
+                    ]
                     kept = pq.read_table(fh, columns=columns).to_pylist()
             self.counters.count_cells(self.processor.stage_names, summary["funnel"])
         else:
@@ -186,9 +205,11 @@ class _ProcessRange(beam.DoFn):
                 row["dedup_key"],
                 (row["id"], row["source_offset"], rng.key, row["payload_bytes"], trace[-2], trace[-1]),
             )
+            node = (row["id"], row["source_offset"], rng.key)
             if self.hasher is not None:
-                node = (row["id"], row["source_offset"], rng.key)
                 yield beam.pvalue.TaggedOutput(self.BANDS, (node, row["minhash_bands"]))
+            if self.lines:
+                yield beam.pvalue.TaggedOutput(self.LINES, (node, row["line_hashes"]))
         yield from _references(summary.pop("samples"), self.folder.path(samples_path), self.SAMPLES)
         yield beam.pvalue.TaggedOutput(self.SUMMARY, summary)
 
@@ -215,6 +236,9 @@ class _ProcessRange(beam.DoFn):
             keys = self.hasher.band_keys([r["text"] for r in kept], [r["crawl"] for r in kept])
             for row, row_keys in zip(kept, keys.tolist()):
                 row["minhash_bands"] = row_keys
+        if self.lines:
+            for row in kept:
+                row["line_hashes"] = LineDedup.line_hashes(row["text"])
         if kept:
             self.folder.write(kept_path, _parquet(kept, WORK_SCHEMA))
         if errors:
@@ -236,22 +260,36 @@ class _ProcessRange(beam.DoFn):
 class ProcessRanges(beam.PTransform):
     """Input ranges -> (per kept document `(dedup key, (id, offset, range key, bytes, chars, words))`,
     per range a summary (its funnel and counts), dropped samples `(label, (id, file holding the JSON,
-    place))`, and with `minhash` (the minhash_dedup stage's options) per kept document `(node, its
-    band keys)`, node = (id, offset, range key))."""
+    place))`, and per kept document `(node, its band keys)` with `minhash` (the minhash_dedup
+    stage's options) and `(node, its line hashes)` with `lines`; node = (id, offset, range key))."""
 
-    def __init__(self, processor, output: str, namespace: str, exclusion_samples: int, minhash: dict | None = None):
+    def __init__(
+        self,
+        processor,
+        output: str,
+        namespace: str,
+        exclusion_samples: int,
+        minhash: dict | None = None,
+        lines: bool = False,
+    ):
         super().__init__()
-        self.fn = _ProcessRange(processor, output, namespace, exclusion_samples, minhash)
+        self.fn = _ProcessRange(processor, output, namespace, exclusion_samples, minhash, lines)
 
     def expand(self, ranges):
-        tags = (_ProcessRange.SUMMARY, _ProcessRange.SAMPLES, _ProcessRange.BANDS)
+        tags = (_ProcessRange.SUMMARY, _ProcessRange.SAMPLES, _ProcessRange.BANDS, _ProcessRange.LINES)
         done = (
             ranges
             # Ranges, not records, are shuffled: each worker reads its own.
             | "SpreadRanges" >> beam.Reshuffle()
             | "Process" >> beam.ParDo(self.fn).with_outputs(*tags, main="kept")
         )
-        return done.kept, done[_ProcessRange.SUMMARY], done[_ProcessRange.SAMPLES], done[_ProcessRange.BANDS]
+        return (
+            done.kept,
+            done[_ProcessRange.SUMMARY],
+            done[_ProcessRange.SAMPLES],
+            done[_ProcessRange.BANDS],
+            done[_ProcessRange.LINES],
+        )
 
 
 class _KeepSurvivor(beam.DoFn):
@@ -309,24 +347,45 @@ class _WriteCurated(beam.DoFn):
     """(range key, verdicts) -> curated/part-<range>.parquet (its kept documents, sorted by id);
     samples of the dropped duplicates on the `samples` output."""
 
-    def __init__(self, output: str, exclusion_samples: int):
+    def __init__(self, output: str, exclusion_samples: int, line_stage: tuple[str, dict] | None = None):
         self.output = output
         self.exclusion_samples = exclusion_samples
+        self.line_stage = line_stage  # (name, options) of the recipe's line_dedup stage
 
     def setup(self):
         self.folder = RunFolder(self.output)
+        self.lines = None if self.line_stage is None else LineDedup(**self.line_stage[1])
 
     def process(self, item):
         key, verdicts = item
-        verdicts = {(doc_id, offset): (fields, drop) for doc_id, offset, fields, drop, _ in verdicts}
+        verdicts = {(doc_id, offset): (fields, drop, measure) for doc_id, offset, fields, drop, measure in verdicts}
         with _open(self.folder.path(RANGES, f"{key}.kept.parquet")) as fh:
-            rows = pq.read_table(fh).drop_columns(["payload_bytes", "trace", "minhash_bands"]).to_pylist()
+            rows = (
+                pq.read_table(fh).drop_columns(["payload_bytes", "trace", "minhash_bands", "line_hashes"]).to_pylist()
+            )
         kept, samples = [], Samples(self.exclusion_samples)
         for row in rows:
             # `fields` are what the dedup stages measured (none in refilter: rows keep their run's)
-            fields, drop = verdicts[(row["id"], row["source_offset"])]
+            fields, drop, measure = verdicts[(row["id"], row["source_offset"])]
+            if drop is None and self.lines is not None:
+                fields = dict(fields)
+                stage = self.line_stage[0]
+                text, reason = self.lines.apply(row["text"], set(fields.pop("_remove_lines", ())), row["lang"])
+                nbytes, chars, words = measure
+                if reason is None:
+                    yield beam.pvalue.TaggedOutput(
+                        "funnel", (stage, "kept", None, nbytes, chars, words, *text_size(text))
+                    )
+                    fields["text"] = text
+                else:
+                    yield beam.pvalue.TaggedOutput("funnel", (stage, "dropped", reason, nbytes, chars, words))
+                    drop = (stage, None)
+                    row = row | {"text": text} if text else row
             if drop is None:
                 kept.append(row | fields)
+            elif drop[1] is None:  # line_dedup: too little left
+                doc = row | {"scores": dict(row["scores"])}
+                samples.add(f"{drop[0]}:{reason}", row["id"], document_json(doc))
             else:
                 stage, duplicate_of = drop
                 doc = row | {"scores": dict(row["scores"])}
@@ -367,8 +426,8 @@ class _FunnelFn(beam.CombineFn):
         kind, value = item
         if kind == "cells":
             return funnel.merge(Funnel.from_cells(value))
-        stage, status, reason, nbytes, chars, words = value
-        return funnel.add_stage(self.stage_index[stage], status, reason, nbytes, (chars, words))
+        stage, status, reason, nbytes, chars, words, *out = value  # out: the text's size leaving, if it changed
+        return funnel.add_stage(self.stage_index[stage], status, reason, nbytes, (chars, words), tuple(out) or None)
 
     def merge_accumulators(self, funnels):
         funnels = iter(funnels)
@@ -407,13 +466,22 @@ class WriteRun(beam.PTransform):
     """(verdicts by range, range summaries, dropped samples, dedup stages' funnel items) -> curated
     parts, exclusions, and stats.json, written last."""
 
-    def __init__(self, output: str, stage_names: list[str], header: dict, extra, exclusion_samples: int):
+    def __init__(
+        self,
+        output: str,
+        stage_names: list[str],
+        header: dict,
+        extra,
+        exclusion_samples: int,
+        line_stage: tuple[str, dict] | None = None,
+    ):
         super().__init__()
         self.output = output
         self.stage_names = stage_names
         self.header = header
         self.extra = extra
         self.exclusion_samples = exclusion_samples
+        self.line_stage = line_stage
 
     def expand(self, inputs):
         verdicts, summaries, samples, dedup_funnel = inputs
@@ -421,7 +489,9 @@ class WriteRun(beam.PTransform):
             verdicts
             | "ByRange" >> beam.GroupByKey()
             | "WriteCurated"
-            >> beam.ParDo(_WriteCurated(self.output, self.exclusion_samples)).with_outputs("samples", main="paths")
+            >> beam.ParDo(_WriteCurated(self.output, self.exclusion_samples, self.line_stage)).with_outputs(
+                "samples", "funnel", main="paths"
+            )
         )
         exclusions = (
             (samples, written.samples)
@@ -433,6 +503,7 @@ class WriteRun(beam.PTransform):
             (
                 summaries | "RangeFunnels" >> beam.Map(lambda s: ("cells", s["funnel"])),
                 dedup_funnel | "DedupFunnel" >> beam.Map(lambda item: ("stage", item)),
+                written.funnel | "LineFunnel" >> beam.Map(lambda item: ("stage", item)),
             )
             | "FunnelParts" >> beam.Flatten()
             | "Funnel" >> beam.CombineGlobally(_FunnelFn(self.stage_names))
@@ -497,15 +568,20 @@ class RangeRun:
         stage_names = self.processor.stage_names + [name for name, _, _ in self.dedup_stages]
         header = {"pipeline": self.name, "thresher_version": __version__, "inputs": self.inputs, "recipe": self.recipe}
         dedup = {kind: (name, options) for name, kind, options in self.dedup_stages}
-        minhash = dedup.get("minhash_dedup")
-        kept, summaries, samples, bands = (
+        minhash, lines = dedup.get("minhash_dedup"), dedup.get("line_dedup")
+        kept, summaries, samples, bands, line_hashes = (
             p
             | "Files" >> beam.Create(files)
             # Ranges are made on the workers: a whole crawl's files fit in the job, their ranges may not.
             | "Ranges" >> beam.FlatMap(lambda file, size: plan([tuple(file)], size), range_bytes)
             | "Process"
             >> ProcessRanges(
-                self.processor, self.output, self.namespace, self.exclusion_samples, minhash and minhash[1]
+                self.processor,
+                self.output,
+                self.namespace,
+                self.exclusion_samples,
+                minhash and minhash[1],
+                lines is not None,
             )
         )
         funnels = []
@@ -517,10 +593,12 @@ class RangeRun:
         if minhash:
             verdicts, funnel = (verdicts, bands) | "NearDedup" >> NearDedup(minhash[0], self.namespace)
             funnels.append(funnel)
+        if lines:  # decided where the text is, by the writer
+            verdicts = (verdicts, line_hashes) | "LineDedup" >> LineRemovals()
         dedup_funnel = funnels or [p | "NoDedup" >> beam.Create([])]
         dedup_funnel = tuple(dedup_funnel) | "DedupFunnels" >> beam.Flatten()
         (verdicts, summaries, samples, dedup_funnel) | "Write" >> WriteRun(
-            self.output, stage_names, header, self.stats_extra, self.exclusion_samples
+            self.output, stage_names, header, self.stats_extra, self.exclusion_samples, lines
         )
 
     def run(self, beam_args: list[str] | None = None) -> dict | None:

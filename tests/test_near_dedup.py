@@ -16,7 +16,7 @@ import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from thresher.contracts.funnel import check_accounting
-from thresher.filters.dedup import MinHashDedup, dedup_key
+from thresher.filters.dedup import LineDedup, MinHashDedup, dedup_key
 from thresher.filters.minhash import duplicates
 from thresher.pipelines.near_dedup import ConnectedComponents
 from thresher.pipelines.readers import RangeReader
@@ -183,3 +183,76 @@ def test_each_crawl_is_deduplicated_on_its_own_unless_global(corpus):
     texts = {scope: _texts(corpus["tmp"] / scope) for scope in kept}
     assert len(texts["crawl"]) - len(set(texts["crawl"])) >= 20
     assert len(texts["global"]) == len(set(texts["global"]))
+
+
+# -- line dedup (TFDS C4's dedupe_lines)
+
+NEWS = [
+    "The river rose three feet overnight after the storm passed through the valley.",
+    "Farmers moved their cattle to higher ground before the water reached the fields.",
+    "The council has promised a full review of the flood defences next spring.",
+    "Residents said the warning sirens were hard to hear in the outlying villages.",
+    "Volunteers filled sandbags at the fire station until late in the evening.",
+    "Schools in the lower town will stay closed until the roads are cleared.",
+]
+BOILERPLATE = "Subscribe to our newsletter for the latest news and offers from our team."
+
+
+def _line_corpus(folder: Path) -> Path:
+    """Pages sharing news lines and boilerplate in different mixes, some repeating a line within
+    themselves, one made only of lines found elsewhere."""
+    rng = random.Random(5)
+    folder.mkdir()
+    lines = []
+    for i in range(40):
+        own = [f"Report {chr(97 + i % 26)}{chr(97 + i // 26)}: the weather service warned the region again today."]
+        body = own + rng.sample(NEWS, k=rng.randint(2, 6)) + [BOILERPLATE] * rng.randint(0, 2)
+        if i % 7 == 0:
+            body.append(body[1])  # a line twice in one page
+        lines.append({"text": "\n".join(body), "url": f"https://news.example/{i}"})
+    lines.append({"text": "\n".join(NEWS[:3]), "url": "https://news.example/only-shared-lines"})
+    (folder / "pages.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return folder
+
+
+LINE_RECIPE = {
+    "name": "lines",
+    "exclusion_samples": 1000,
+    "stages": [{"name": "extract", "kind": "extract"}, {"name": "lines", "kind": "line_dedup"}],
+}
+
+
+def _line_reference(inputs: Path) -> dict[str, str | None]:
+    """{id: kept text, or None when dropped}: each line's owner is the smallest id holding it."""
+    with open(inputs / "pages.jsonl", "rb") as fh:
+        records = list(RangeReader(str(inputs / "pages.jsonl"), fh))
+    owner = {}
+    for r in sorted(records, key=lambda r: r.id):
+        for key in LineDedup.line_hashes(r.text):
+            owner.setdefault(key, r.id)
+    stage = LineDedup()
+    out = {}
+    for r in records:
+        remove = {key for key in LineDedup.line_hashes(r.text) if owner[key] != r.id}
+        text, reason = stage.apply(r.text, remove)
+        out[r.id] = None if reason else text
+    return out
+
+
+def test_line_dedup_keeps_each_line_once_in_the_smallest_id_and_drops_what_is_left_too_short(tmp_path):
+    inputs = _line_corpus(tmp_path / "in")
+    expected = _line_reference(inputs)
+    for workers in (1, 2):
+        out = tmp_path / f"run{workers}"
+        stats = _curate(inputs, out, LINE_RECIPE, "--workers", workers)
+        assert check_accounting(stats) == []
+        rows = [r for f in sorted((out / "curated").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+        assert {r["id"]: r["text"] for r in rows} == {i: t for i, t in expected.items() if t is not None}
+        stage = next(s for s in stats["stages"] if s["name"] == "lines")
+        dropped = sum(part["docs"] for part in stage["dropped"].values())
+        assert dropped == sum(t is None for t in expected.values()) and dropped > 0
+        assert stage["dropped"]["empty"]["docs"] == 1  # the page of shared lines only
+        assert stage["kept"]["chars"] == sum(len(r["text"]) for r in rows)  # the funnel counts what is left
+    # every line of the kept texts appears once in the whole output
+    all_lines = [line.strip().lower() for r in rows for line in r["text"].split("\n")]
+    assert len(all_lines) == len(set(all_lines))
