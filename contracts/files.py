@@ -64,6 +64,15 @@ def unpinned(location: str | os.PathLike, sha256: str | None) -> bool:
     return is_remote(location) and not sha256
 
 
+def exists(path: str) -> bool:
+    """Whether a file is there: locally, or in a bucket through Beam's FileSystems (imported only then)."""
+    if not is_remote(path):
+        return os.path.exists(path)
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems.exists(path)
+
+
 def is_remote(path: str | os.PathLike) -> bool:
     """True for `scheme://...` other than `file://`; local paths (also Windows `C:\\...`) are not."""
     path = os.fspath(path)

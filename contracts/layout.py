@@ -2,8 +2,10 @@
 path lies in a run that did not finish.
 
 A run is complete when, and only when, its stats.json is there (written last, atomically); until
-then its curated/ files may be a killed run's half or an earlier run's leftovers. Every reader of
-a run's outputs (refilter, shard, tokenizer training, stats) refuses an incomplete one.
+then its curated/ files may be a killed run's half or an earlier run's leftovers. The readers of a
+run's outputs (refilter, shard, tokenizer training, the classifier tools, stats) refuse an
+incomplete one: a file in a `curated/`, `errors/` or `exclusions/` folder beside `_work/run.json`
+and no stats.json.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ OUTPUT_FOLDERS = ("curated", "errors", "exclusions")
 def run_of(path: str) -> str | None:
     """The run folder an output file would belong to (`run/curated/part-0.parquet` -> `run`)."""
     parts = path.rstrip("/").rsplit("/", 2)
+    if len(parts) == 2 and parts[0] in OUTPUT_FOLDERS:  # `curated/part-0.parquet`, from inside the run
+        return "."
     return parts[0] if len(parts) == 3 and parts[1] in OUTPUT_FOLDERS and parts[0] else None
 
 

@@ -81,7 +81,8 @@ def _group_hash(name: str | None) -> int:
 class LineDedup:
     """The `line_dedup` stage, TFDS C4's `dedupe_lines`: a line (stripped, lower-cased) that appears
     in several documents is kept in the one with the smallest id and removed from the others, and a
-    line repeated within a document is kept once; a document left with no text, or with fewer than
+    line repeated within a document is kept once, and blank lines go (TFDS keeps the first blank
+    line of the corpus, in one page; C4's cleaned pages have none); a document left with no text, or with fewer than
     `min_num_sentences` sentences (TFDS re-applies C4's page rule, `_MIN_NUM_SENTENCES` = 3, after
     the removal), is dropped (`empty`, `too_few_sentences`). The pipeline finds the lines
     (pipelines/near_dedup.py LineRemovals); this class hashes and removes them.

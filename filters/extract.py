@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping
 from typing import Literal, NamedTuple
 
-from resiliparse.parse.encoding import detect_encoding
+from resiliparse.parse.encoding import detect_encoding, map_encoding_to_html5
 
 from thresher.contracts.recipe import Share
 from thresher.filters.base import Decision, StageError
@@ -150,12 +150,26 @@ class ExtractionError(StageError):
 
 
 def _codec(name: str | None) -> str | None:
+    """A charset label as browsers read it (WHATWG Encoding: latin1 and ascii are windows-1252,
+    gb2312 is GBK, ...; resiliparse's table), as a Python codec; None for a label neither knows."""
     if not name:
         return None
+    label = name.strip().strip("\"'")
+    mapped = map_encoding_to_html5(label) or label
+    if mapped == "utf-8" and label.lower().replace("_", "-") not in ("utf-8", "utf8", "unicode-1-1-utf-8"):
+        try:  # resiliparse answers utf-8 for labels it does not know: unknown is not a declaration
+            codecs.lookup(label)
+        except LookupError:
+            return None
     try:
-        return codecs.lookup(name.strip().strip("\"'")).name
+        codec = codecs.lookup(mapped).name
     except LookupError:
         return None
+    return _SUPERSETS.get(codec, codec)
+
+
+# WHATWG's decoders for these labels are Python's supersets (the extensions real pages use).
+_SUPERSETS = {"euc_kr": "cp949", "shift_jis": "cp932", "big5": "big5hkscs", "gbk": "gb18030"}
 
 
 # Byte order marks, which outrank every declaration (WHATWG Encoding, "decode").
@@ -190,7 +204,10 @@ def declared_charset(payload: bytes, http_charset: str | None = None) -> str | N
         if payload.startswith(bom):
             return name
     found = _META_CHARSET.search(payload, 0, META_PRESCAN_BYTES)
-    return _codec(http_charset) or _codec(found.group(1).decode("ascii") if found else None)
+    meta = _codec(found.group(1).decode("ascii") if found else None)
+    if meta and meta.replace("_", "-").startswith("utf-16"):  # a page that can say so in ASCII is not UTF-16 (WHATWG)
+        meta = "utf-8"
+    return _codec(http_charset) or meta
 
 
 def decode_html(payload: bytes, http_charset: str | None = None) -> Decoded:
@@ -255,12 +272,39 @@ MAX_ATTRIBUTES = 1000
 # else is a character of a name); one with more than
 # MAX_ATTRIBUTES attributes is at least twice as many characters long, and only such long ones are
 # looked at closely.
-_TAG_START = re.compile(r"""<[A-Za-z](?:[^>=]++|=\s*+(?:"[^"]*+"|'[^']*+')?)*+""")
+# Whitespace is HTML's five ASCII characters (a no-break space is part of a name or value).
+_TAG_START = re.compile(r"""<[A-Za-z](?:[^>=]++|=[ \t\n\f\r]*+(?:"[^"]*+"|'[^']*+')?)*+""")
 _LONG_TAG_CHARS = 2 * MAX_ATTRIBUTES
-_ATTRIBUTE = re.compile(r"""[^\s/>=]++(?:\s*+=\s*+(?:"[^"]*+"|'[^']*+'|[^\s>]*+))?""")
-# Where "<" does not start a tag: script and style text, comments.
-_RAW_TEXT = (("<script", "</script"), ("<style", "</style"), ("<!--", "-->"))
+_ATTRIBUTE = re.compile(r"""[^ \t\n\f\r/>=]++(?:[ \t\n\f\r]*+=[ \t\n\f\r]*+(?:"[^"]*+"|'[^']*+'|[^ \t\n\f\r>]*+))?""")
+# Where "<" starts no tag: comments, and the text of the raw-text elements, up to their end tag.
+_MARKUP = re.compile(r"<!--|<[A-Za-z]")
+_RAW_TEXT_ELEMENTS = ("script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript")
+_RAW_TEXT_END = {name: re.compile(rf"</{name}[ \t\n\f\r/>]", re.IGNORECASE) for name in _RAW_TEXT_ELEMENTS}
+_TAG_NAME = re.compile(r"<([A-Za-z][^ \t\n\f\r/>]*)")
 _TOO_DEEP = "html" + " > *" * MAX_DEPTH
+
+
+def _tags(html: str):
+    """(start, end) of every start tag, as the HTML tokenizer finds them: comments and the text of
+    script, style and the other raw-text elements skipped, quoted attribute values read whole.
+    Linear: each step starts where the last one ended."""
+    pos = 0
+    while found := _MARKUP.search(html, pos):
+        if found.group() == "<!--":
+            end = html.find("-->", found.end())
+            if end < 0:
+                return
+            pos = end + 3
+            continue
+        tag = _TAG_START.match(html, found.start())
+        yield tag.start(), tag.end()
+        pos = tag.end()
+        name = _TAG_NAME.match(html, found.start()).group(1).lower()
+        if name in _RAW_TEXT_END:
+            closing = _RAW_TEXT_END[name].search(html, pos)
+            if closing is None:
+                return
+            pos = closing.end()
 
 
 def parse_bounded(html: str):
@@ -269,16 +313,12 @@ def parse_bounded(html: str):
     than MAX_DEPTH or has an element with more than MAX_ATTRIBUTES attributes."""
     from resiliparse.parse.html import HTMLParserException, HTMLTree
 
-    lower = None
-    for tag in _TAG_START.finditer(html):
-        if tag.end() - tag.start() < _LONG_TAG_CHARS:
-            continue
-        lower = lower if lower is not None else html.lower()
-        at = tag.start()
-        if any(lower.rfind(open_, 0, at) > lower.rfind(close, 0, at) for open_, close in _RAW_TEXT):
-            continue
-        if len(_ATTRIBUTE.findall(html, at + 1, tag.end())) - 1 > MAX_ATTRIBUTES:
-            raise ExtractionError("too_complex")
+    # Long tags are rare (22 of 1,223 real pages have one, all inside scripts): only then is the
+    # page tokenised, once, front to back, to tell real tags from text that looks like one.
+    if any(tag.end() - tag.start() >= _LONG_TAG_CHARS for tag in _TAG_START.finditer(html)):
+        for start, end in _tags(html):
+            if end - start >= _LONG_TAG_CHARS and len(_ATTRIBUTE.findall(html, start + 1, end)) - 1 > MAX_ATTRIBUTES:
+                raise ExtractionError("too_complex")
     try:
         tree = HTMLTree.parse(html)
     except HTMLParserException:  # the extractors' own parse fails alike: the cascade's fallback copes

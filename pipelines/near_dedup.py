@@ -15,7 +15,8 @@
 A node is `(doc id, source offset, range key)`: ids order the nodes, so the survivor of a component
 is its smallest id, on any runner and any number of workers (the offset and range key only tell
 apart copies of one record read twice). No step holds more than one bucket's or one node's
-neighbours, but for the last: the edges the rounds did not settle, joined in one process. On
+neighbours, but for the last: the edges the rounds did not settle, joined in one process, and
+their mapping sent to every worker (empty once the rounds converged). On
 near-duplicate clusters (stars from buckets, chains from documents edited step by step) a few
 rounds settle every edge; tests/test_near_dedup.py checks long chains, where they do not and the
 union-find finishes the work, give the same components.

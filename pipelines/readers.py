@@ -44,7 +44,7 @@ from thresher.contracts.schema import RawRecord, document_id
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
 SUPPORTED = (
-    "thresher reads .warc, .warc.gz, .wet, .wet.gz, .jsonl, .jsonl.gz, .json.gz, .parquet, and saved pages "
+    "thresher reads .warc, .wet, .jsonl (also .json, .ndjson), each optionally .gz, .parquet, and saved pages "
     "(.html, .htm, .xhtml, optionally .gz)"
 )
 # A saved page's URL: from `<page>.url` beside it (one line), else from the page itself, in the
@@ -53,8 +53,9 @@ SUPPORTED = (
 URL_SIDECAR = ".url"
 PAGE_URL_BYTES = 65536
 _PAGE_URLS = (
-    re.compile(rb"<link\b[^>]*\brel\s*=\s*[\"']?canonical\b[^>]*>", re.IGNORECASE),
-    re.compile(rb"<meta\b[^>]*\bproperty\s*=\s*[\"']?og:url\b[^>]*>", re.IGNORECASE),
+    # bounded repeats: an unbounded [^>]* before "rel" backtracks over every <link of a hostile page
+    re.compile(rb"<link\b[^>]{0,2048}?\brel\s*=\s*[\"']?canonical\b[^>]{0,2048}>", re.IGNORECASE),
+    re.compile(rb"<meta\b[^>]{0,2048}?\bproperty\s*=\s*[\"']?og:url\b[^>]{0,2048}>", re.IGNORECASE),
     re.compile(rb"<!--\s*saved from url=\(\d+\)(\S+?)\s*-->", re.IGNORECASE),
 )
 _ABSOLUTE_URL = re.compile(rb"https?://[^\s\"'<>]+", re.IGNORECASE)
@@ -590,7 +591,8 @@ def _lookup(obj: dict, path: str):
 
 def mapped_fields(obj: dict) -> dict:
     """A JSON object's or Parquet row's text, url, crawl, fetch_date and record_id, wherever its
-    layout keeps them (FIELD_PATHS). Metadata values of other types become text (`"date":
+    layout keeps them (FIELD_PATHS): the first path with a value that is not null or "" (an empty
+    `text` is then no text: `missing_text`). Metadata values of other types become text (`"date":
     20240101`, a timestamp column); `text` is returned as found, for the caller to check."""
     found = {}
     for field, paths in FIELD_PATHS.items():

@@ -60,7 +60,7 @@ from thresher.pipelines.transforms import RangeRun, RunOptions
 NAMESPACE = "thresher.refilter"
 # Stage kinds with nothing to re-decide, and why.
 NO_DECISION = {
-    "extract": "extraction makes the text and never drops a document",
+    "extract": "extraction makes the text; its one drop (invalid_bytes) is not re-decided",
     "pii": "masking changes the text and never drops a document",
     "exact_dedup": "the input is already deduplicated",
     "minhash_dedup": "the input is already deduplicated",

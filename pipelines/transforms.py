@@ -33,7 +33,7 @@ from apache_beam.runners.runner import PipelineState
 from thresher import __version__
 from thresher.contracts.funnel import Funnel, stats_document, summarize
 from thresher.contracts.schema import DOCUMENT_FIELDS, DOCUMENT_SCHEMA, Outcome, text_size, to_row
-from thresher.filters.dedup import LineDedup, MinHashDedup
+from thresher.filters.dedup import LineDedup, MinHashDedup, dedup_key
 from thresher.pipelines.near_dedup import LineRemovals, NearDedup
 from thresher.pipelines.options import pipeline_options
 from thresher.pipelines.runs import (
@@ -377,6 +377,7 @@ class _WriteCurated(beam.DoFn):
                         "funnel", (stage, "kept", None, nbytes, chars, words, *text_size(text))
                     )
                     fields["text"] = text
+                    fields["dedup_key"] = dedup_key(text)  # the key of the text the row now holds
                 else:
                     yield beam.pvalue.TaggedOutput("funnel", (stage, "dropped", reason, nbytes, chars, words))
                     drop = (stage, None)

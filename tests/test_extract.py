@@ -6,7 +6,7 @@ import json
 import pytest
 
 from thresher.contracts.recipe import RecipeError
-from thresher.filters.extract import MAX_ATTRIBUTES, ExtractionError, Extractor, _Line, decode_html
+from thresher.filters.extract import MAX_ATTRIBUTES, ExtractionError, Extractor, _Line, decode_html, parse_bounded
 from thresher.filters.registry import build_stage, parse_recipe
 
 from conftest import need_data
@@ -199,3 +199,33 @@ def test_recipe_accepts_every_method_and_rejects_unknown_ones(method):
         RecipeError, match="stage 'extract' \\(extract\\): method: Input should be 'cascade', .* \\(got 'cascades'\\)"
     ):
         parse_recipe({"stages": [{"name": "extract", "kind": "extract", "method": "cascades"}]})
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        '<div a=\u00a0">',  # a no-break space is no HTML whitespace: no quoted value starts here
+        '<p title="<!--">x</p>',  # a comment opener inside a value is no comment
+        '<a href="/x<script">x</a>',
+    ],
+)
+def test_the_attribute_bound_is_not_evaded(before):
+    wide = "<div " + " ".join(f"b{i}" for i in range(MAX_ATTRIBUTES + 1)) + ">x</div>"
+    with pytest.raises(ExtractionError, match="too_complex"):
+        parse_bounded(before + wide)
+
+
+def test_long_fake_tags_in_scripts_and_comments_are_text():
+    fake = '"<a ' + "x " * (MAX_ATTRIBUTES + 10) + '"'
+    for html in (
+        "\u0130" * 200 + f"<script>var s = {fake};</script><p>ok</p>",  # İ lower-cases to two characters
+        f"<!-- {fake} --><p>ok</p>",
+        f"<style>/* {fake} */</style><p>ok</p>",
+    ):
+        parse_bounded(html)
+
+
+def test_charsets_are_read_as_browsers_read_them():
+    assert decode_html(b"<meta charset=iso-8859-1><p>\x93Hi\x94</p>").text.endswith("\u201cHi\u201d</p>")
+    assert decode_html(b"<meta charset=utf-16><p>hello</p>").charset == "utf-8"
+    assert decode_html("<meta charset=gb2312><p>\u9555</p>".encode("gb18030")).replaced == 0  # a GBK extension

@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from thresher.contracts.files import file_sha256
+from thresher.contracts.layout import check_complete
 from thresher.filters.fasttext_model import LABEL_PREFIX, label_probability, load_fasttext, train_supervised
 
 DCLM_KEEP_TOP = 0.1  # DCLM-Baseline keeps the top 10% of its pool by classifier score
@@ -320,6 +321,7 @@ def iter_documents(patterns: Sequence[str], extract: str = "trafilatura") -> Ite
     )
     for pattern in patterns:
         paths = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+        check_complete(paths, os.path.exists)  # a curated run's output, only once the run is complete
         if not paths:
             raise SystemExit(f"{pattern!r} matched no files")
         for path in paths:

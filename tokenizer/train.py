@@ -24,7 +24,6 @@ import hashlib
 import heapq
 import json
 import math
-import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -33,7 +32,7 @@ import pyarrow.parquet as pq
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from tqdm import tqdm
 
-from thresher.contracts.files import is_remote, match_files, open_file
+from thresher.contracts.files import exists, match_files, open_file
 from thresher.contracts.layout import check_complete
 from thresher.tokenizer.encode import EOS_TOKEN, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE
 
@@ -144,8 +143,7 @@ def train_tokenizer(
     if vocab_size < 256 + len(special_tokens):
         raise ValueError(f"vocab_size {vocab_size} is smaller than 256 bytes + special tokens")
     files = match_files(paths)
-    # A bucket's run is checked by the Beam verbs (pipelines/runs.py); this one has no Beam.
-    check_complete([f for f in files if not is_remote(f)], os.path.exists)
+    check_complete(files, exists)  # never a stopped run's half-written output
     texts = sample_documents(files, max_documents, max_characters)
     if not texts:
         raise ValueError(
