@@ -122,8 +122,6 @@ class LineDedup:
 
 
 def _line_hash(line: str) -> int:
+    # 63 bits: Beam's coder writes ints of int64 as varints and pickles larger ones
     digest = hashlib.blake2b(line.strip().lower().encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "little") % NO_SHINGLES_INT
-
-
-NO_SHINGLES_INT = int(NO_SHINGLES)  # line hashes stay below it: one uint64 column type for both
+    return int.from_bytes(digest, "little") >> 1

@@ -188,7 +188,7 @@ def _bucket_entries(item):
     for keys in grouped["keys"]:
         for key in keys:
             if key != NO_SHINGLES_KEY:
-                yield key, node
+                yield key >> 1, node  # 63 bits: Beam's coder pickles ints past int64
 
 
 class _Decide(beam.DoFn):

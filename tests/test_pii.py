@@ -169,8 +169,8 @@ def test_a_recipe_stage_masks_the_kept_text_and_stores_the_counts():
 
 def test_fineweb_recipe_masks_as_fineweb_did_just_before_dedup():
     stages = load_recipe("fineweb").stages
-    assert [s.kind for s in stages[-2:]] == ["pii", "exact_dedup"]
-    assert stages[-2].options == {"remove_phones": False}  # PIIFormatter(): e-mails and IPs
+    assert [s.kind for s in stages[-3:]] == ["pii", "exact_dedup", "minhash_dedup"]
+    assert stages[-3].options == {"remove_phones": False}  # PIIFormatter(): e-mails and IPs
 
 
 # Parity with datatrove's PIIFormatter (e-mails and IPv4), a fresh one per text: thresher restarts
