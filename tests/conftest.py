@@ -1,3 +1,7 @@
+import functools
+import http.server
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -109,3 +113,24 @@ def _register_testfs(root: Path):
                 shutil.rmtree(path) if Path(path).is_dir() else Path(path).unlink()
 
     return TestFS
+
+
+@contextmanager
+def serve_folder(root: Path):
+    """A threaded HTTP server on 127.0.0.1 serving `root`: (base URL, GET requests per path)."""
+    requests: dict[str, int] = {}
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            requests[self.path] = requests.get(self.path, 0) + 1
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", requests
+    finally:
+        httpd.shutdown()

@@ -8,12 +8,9 @@ train in about a second and weigh ~20 MB instead of 800 MB.
 """
 
 import csv
-import functools
-import http.server
 import importlib.resources
 import json
 import pickle
-import threading
 import zipfile
 from pathlib import Path
 
@@ -29,7 +26,7 @@ from thresher.filters.classifier import FastTextClassifierFilter, FastTextDomain
 from thresher.filters.fasttext_model import load_fasttext, predict, train_supervised
 from thresher.filters.registry import parse_recipe
 
-from conftest import need_data, run_cli
+from conftest import need_data, run_cli, serve_folder
 
 SMALL = ["--bucket", "100000", "--dim", "32", "--threads", "2", "--verbose", "0"]
 
@@ -319,21 +316,8 @@ def server(tmp_path_factory):
         [("good", "fine clear prose"), ("bad", "click here buy now")] * 20, dim=8, bucket=1000, thread=1, verbose=0
     )
     model.save_model(str(root / "tiny.bin"))
-    requests: dict[str, int] = {}
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def do_GET(self):
-            requests[self.path] = requests.get(self.path, 0) + 1
-            super().do_GET()
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", root / "tiny.bin", requests
-    httpd.shutdown()
+    with serve_folder(root) as (url, requests):
+        yield url, root / "tiny.bin", requests
 
 
 @pytest.fixture

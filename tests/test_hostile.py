@@ -309,7 +309,9 @@ def test_saved_html_pages_are_read_with_their_urls(hostile_run):
     assert [r["url"] for r in files["saved-two.htm.gz"]] == ["https://saved.example.org/two"]
     assert "saved.html.url" not in files  # the sidecar is not an input of its own
     (unknown,) = files["notes.txt"]
-    assert unknown["label"] == "read:unknown_format" and ".warc" in unknown["detail"] and ".parquet" in unknown["detail"]
+    assert (
+        unknown["label"] == "read:unknown_format" and ".warc" in unknown["detail"] and ".parquet" in unknown["detail"]
+    )
 
 
 def test_pages_beyond_the_parsing_bounds_cost_milliseconds(hostile_run):

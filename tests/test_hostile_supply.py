@@ -8,15 +8,12 @@ remote file would hand over instead.
 """
 
 import ensurepip
-import functools
-import http.server
 import inspect
 import logging
 import re
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -32,6 +29,8 @@ from thresher.filters.langid import LID176_SHA256, LanguageFilter, lid176_path
 from thresher.filters.registry import STAGE_KINDS, build_stage, builtin_recipes, load_recipe, parse_recipe, stage_class
 from thresher.filters.toxicity import FastTextToxicityFilter
 
+from conftest import serve_folder
+
 TEXTS = ("fine clear prose", "click here buy now")
 
 
@@ -46,20 +45,8 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("served")
     _train(*TEXTS).save_model(str(root / "tiny.bin"))
     _train(*reversed(TEXTS)).save_model(str(root / "hostile.bin"))
-    requests: dict[str, int] = {}
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def do_GET(self):
-            requests[self.path] = requests.get(self.path, 0) + 1
-            super().do_GET()
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", root, requests
-    httpd.shutdown()
+    with serve_folder(root) as (url, requests):
+        yield url, root, requests
 
 
 @pytest.fixture(autouse=True)
