@@ -1,6 +1,6 @@
 """MinHash near-duplicate removal: thresher's filters/minhash.py against datatrove's, speed and parity, in one run.
 
-    python benchmarks/bench_minhash.py [--passes 3] [--pages N] [--no-speed]     # ~8 minutes, one core
+    python benchmarks/bench_minhash.py [--passes 3] [--pages N] [--no-speed | --no-parity]   # ~8 minutes, one core
 
 Input (../shared/data, see MANIFEST.md), built at run time: the text of the trafilatura-eval and
 readability pages (thresher's cascade extractor), the FOMC statements, the SEC 8-K filings' items
@@ -16,9 +16,11 @@ hash_fc="sha1")`, the SHA-1 64-bit hash FineWeb's datatrove used.
 
 Speed: datatrove's MinhashDedupSignature work per document (`get_shingles` + `get_signature`, its
 own code, without the bucket files it then writes and sorts: that stage's own rate is printed too)
-against thresher's `MinHasher.signatures` + `band_keys` on batches of 1,000 documents. Each pass
-starts from empty caches on both sides (datatrove's spaCy tokenizer created anew, loaded before the
-clock; thresher's word and chunk caches emptied), then a second, warm pass over the same documents;
+against thresher's `MinHasher.signatures` + `band_keys` on batches of 1,000 documents, in both
+modes: the default (`hash="thresher"`) and `hash="datatrove"` (datatrove's signatures bit for bit:
+SHA-1 per shingle). Each pass starts from empty caches on every side (datatrove's spaCy tokenizer
+created anew, loaded before the clock; thresher's word and chunk caches emptied before each mode's
+cold run), then a second, warm pass over the same documents;
 the median of `--passes` of each is printed. Times are CPU seconds of this one process
 (`process_time`): docs/s and MB/s (UTF-8 bytes of text) per core.
 
@@ -35,6 +37,9 @@ task per band, clusters, filter), against thresher's signatures, band keys and `
   one whichever root the order of the unions left. The parity figure therefore takes datatrove's
   clusters with thresher's survivor rule (each keeps its smallest index): it compares cluster
   membership. The removal as datatrove does it is printed too;
+- `hash="datatrove"`: thresher's signatures in that mode against datatrove's (read back from its
+  bucket files), document by document, and its removal against datatrove's (the same clusters
+  wherever the words are the same: any difference comes from a document whose words differ);
 - controls: each implementation against itself with seed 2. The two sides hash shingles
   differently (SHA-1 of the joined n-gram there; BLAKE2b word hashes combined, here) and
   datatrove's `(x * a + b) % p` wraps mod 2^64 in uint64 before the mod p: for one pair of
@@ -159,6 +164,10 @@ def plant(texts: list[str], seed: int = 0) -> tuple[list[str], list[int], list[s
 def reset_caches() -> None:
     datatrove_tokenizers.load_word_tokenizer.cache_clear()
     datatrove_tokenizers.load_word_tokenizer("en").word_tokenize("load spaCy before the clock starts")
+    reset_thresher_words()
+
+
+def reset_thresher_words() -> None:
     spacy_words._ENGLISH.cache.clear()
     spacy_words._ENGLISH.cache.update(spacy_words._ENGLISH.specials)
 
@@ -181,23 +190,27 @@ def time_thresher(hasher: MinHasher, texts: list[str]) -> float:
 
 def speed(texts: list[str], passes: int, folder: str) -> None:
     mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6
-    runs: dict[str, list[tuple[float, float]]] = {"cold": [], "warm": []}
+    # per pass and label: CPU seconds of datatrove, thresher's default, thresher's hash="datatrove"
+    runs: dict[str, list[tuple[float, float, float]]] = {"cold": [], "warm": []}
     for _ in range(passes):
         reset_caches()
-        step, hasher = MinhashDedupSignature(folder, config=CONFIG), MinHasher()
+        step, hasher, compat = MinhashDedupSignature(folder, config=CONFIG), MinHasher(), MinHasher(hash="datatrove")
         for label in runs:
-            runs[label].append((time_datatrove(step, texts), time_thresher(hasher, texts)))
+            ref, ours = time_datatrove(step, texts), time_thresher(hasher, texts)
+            if label == "cold":
+                reset_thresher_words()  # the compat mode's cold run starts from empty word caches too
+            runs[label].append((ref, ours, time_thresher(compat, texts)))
     print(f"speed: {len(texts)} documents, {mb:.2f} MB; per core (CPU time of one process), median of {passes} passes")
     print(
-        f"{'pass':<6} {'datatrove docs/s':>17} {'MB/s':>6} {'thresher docs/s':>16} {'MB/s':>6} {'ratio':>7} {'(range)':>11}"
+        f"{'pass':<6} {'datatrove docs/s':>17} {'MB/s':>6} {'thresher docs/s':>16} {'MB/s':>6} {'ratio':>7}"
+        f" {'hash=datatrove docs/s':>22} {'MB/s':>6} {'ratio':>7}"
     )
     for label, results in runs.items():
-        ref, ours = statistics.median(r[0] for r in results), statistics.median(r[1] for r in results)
-        ratios = [r[0] / r[1] for r in results]
-        spread = f"{min(ratios):.1f}-{max(ratios):.1f}x" if len(ratios) > 1 else ""
+        ref, ours, compat_s = (statistics.median(r[k] for r in results) for k in range(3))
+        ratios = [statistics.median(r[0] / r[k] for r in results) for k in (1, 2)]
         print(
             f"{label:<6} {len(texts) / ref:>17.0f} {mb / ref:>6.2f} {len(texts) / ours:>16.0f} {mb / ours:>6.2f}"
-            f" {statistics.median(ratios):>6.1f}x {spread:>11}"
+            f" {ratios[0]:>6.1f}x {len(texts) / compat_s:>22.0f} {mb / compat_s:>6.2f} {ratios[1]:>6.1f}x"
         )
 
 
@@ -239,9 +252,11 @@ def removed_with_smallest_kept(clusters: dict[int, int]) -> set[int]:
     return {d for g in groups.values() for d in sorted(g)[1:]}
 
 
-def thresher_removal(texts: list[str], seed: int = 1, signatures: np.ndarray | None = None) -> dict[int, int]:
+def thresher_removal(
+    texts: list[str], seed: int = 1, signatures: np.ndarray | None = None, hash: str = "thresher"
+) -> dict[int, int]:
     """{removed index: survivor index} from thresher's signatures (or the ones given)."""
-    hasher = MinHasher(seed=seed)
+    hasher = MinHasher(seed=seed, hash=hash)
     if signatures is None:
         signatures = hasher.signatures(texts)
     ids = [f"{i:06d}" for i in range(len(texts))]  # zero-padded: the smallest id is the smallest index
@@ -287,6 +302,36 @@ def parity(texts: list[str], origins: list[int], kinds: list[str], sources: list
     for source in sorted(set(sources)):
         docs = {i for i in range(n) if sources[i] == source}
         print(f"    {source} and their copies: {agreement(removed_ours & docs, canonical_dt & docs, len(docs))}")
+    # hash="datatrove": datatrove's signatures bit for bit, hence its clusters (where the words agree)
+    compat = MinHasher(hash="datatrove")
+    start = time.process_time()
+    signatures_compat = compat.signatures(texts)
+    seconds = time.process_time() - start
+    same = (signatures_compat == signatures_dt).all(axis=1)
+    print(f"  hash=datatrove ({n / seconds:.0f} docs/s, CPU, signatures only):")
+    print(f"    signatures identical to datatrove's (its bucket files): {same.sum()}/{n}", end="")
+    print(f"; of the documents with its words: {np.delete(same, differ).sum()}/{n - len(differ)}")
+    survivors = thresher_removal(texts, signatures=signatures_compat, hash="datatrove")
+    removed_compat = set(survivors)
+    groups_compat: dict[int, set[int]] = {}
+    for doc, survivor in survivors.items():
+        groups_compat.setdefault(survivor, {survivor}).add(doc)
+    groups_dt: dict[int, set[int]] = {}
+    for doc, cluster in clusters_dt.items():
+        groups_dt.setdefault(cluster, set()).add(doc)
+    same_clusters = sorted(map(sorted, groups_compat.values())) == sorted(map(sorted, groups_dt.values()))
+    print(f"    removed: datatrove {len(removed_dt)}, thresher hash=datatrove {len(removed_compat)}", end="")
+    print(f"; clusters ({len(groups_dt)} in datatrove) identical: {'yes' if same_clusters else 'no'}")
+    print(
+        f"    agreement on removal, datatrove's clusters with the smallest id kept: {agreement(removed_compat, canonical_dt, n)}"
+    )
+    print(
+        f"    agreement on removal, as datatrove removes (its own survivor): {agreement(removed_compat, removed_dt, n)}"
+        + (" (same clusters: the rest is datatrove's survivor, its union-find's root)" if same_clusters else "")
+    )
+    for source in sorted(set(sources)):
+        docs = {i for i in range(n) if sources[i] == source}
+        print(f"      {source} and their copies: {agreement(removed_compat & docs, canonical_dt & docs, len(docs))}")
     # controls: how much the same LSH disagrees with itself under another seed
     canonical_dt2 = removed_with_smallest_kept(datatrove_removal(texts, folder, seed=2)[1])
     print(f"  control, datatrove seed 1 vs seed 2: {agreement(canonical_dt, canonical_dt2, n)}")
@@ -330,13 +375,15 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=3, help="speed passes (cold + warm each), medians printed")
     parser.add_argument("--pages", type=int, default=None, help="use the first N trafilatura-eval pages only")
     parser.add_argument("--no-speed", action="store_true", help="parity only")
+    parser.add_argument("--no-parity", action="store_true", help="speed only")
     args = parser.parse_args()
     sources, base = zip(*load_corpus(args.pages))
     texts, origins, kinds = plant(list(base))
     with tempfile.TemporaryDirectory() as folder:
         if not args.no_speed:
             speed(texts, args.passes, folder)
-        parity(texts, origins, kinds, [sources[o] for o in origins], Path(folder) / "datatrove")
+        if not args.no_parity:
+            parity(texts, origins, kinds, [sources[o] for o in origins], Path(folder) / "datatrove")
 
 
 if __name__ == "__main__":

@@ -47,7 +47,11 @@ class MinHashDedup:
     joined (92% at 0.8). `scope: crawl` deduplicates each crawl (the documents' `crawl`, e.g.
     CC-MAIN-2024-10) on its own, as FineWeb did each dump: deduplicating across dumps made its
     models worse (FineWeb, Penedo et al. 2024, section 3.3: it upsampled the older dumps' data).
-    `scope: global` joins everything; documents without a crawl are one group either way."""
+    `scope: global` joins everything; documents without a crawl are one group either way.
+    `hash: datatrove` computes datatrove's MinhashDedupSignature signatures bit for bit (SHA-1
+    shingles, `HashConfig(precision=64, hash_fc="sha1")`, FineWeb's run): with the same words
+    the same documents share a band as in datatrove. The default, `hash: thresher`, is
+    thresher's own shingle hash and exact permutations: the same statistics, other draws."""
 
     def __init__(
         self,
@@ -57,11 +61,12 @@ class MinHashDedup:
         seed: Count = 1,
         scope: Literal["crawl", "global"] = "crawl",
         language: str | None = None,
+        hash: Literal["thresher", "datatrove"] = "thresher",
     ):
         if min(ngram, bands, rows) < 1:
             raise ValueError("ngram, bands and rows must be at least 1")
         self.scope = scope
-        self.hasher = MinHasher(ngram=ngram, bands=bands, rows=rows, seed=seed, language=language)
+        self.hasher = MinHasher(ngram=ngram, bands=bands, rows=rows, seed=seed, language=language, hash=hash)
 
     def band_keys(self, texts: Sequence[str], crawls: Sequence[str | None]) -> np.ndarray:
         """(len(texts), bands) uint64 bucket keys: the band keys, each mixed with the document's

@@ -1,6 +1,7 @@
 """MinHash signatures and LSH band keys for near-duplicate removal (issue 11), in plain numpy.
 
     hasher = MinHasher()                        # FineWeb's: word 5-grams, 14 bands x 8 rows
+    hasher = MinHasher(hash="datatrove")        # the same, with signatures bit for bit datatrove's
     sigs = hasher.signatures(texts)             # (n, 112) uint64
     keys = hasher.band_keys(sigs)               # (n, 14) uint64: documents sharing a key in any band are a pair
     removed = duplicates(ids, keys)             # in memory, for tests and benchmarks: {id: survivor id}
@@ -31,22 +32,38 @@ What is hashed, as datatrove's MinhashDedupSignature does it (datatrove 0.10.1, 
   code (say "zh", "ja"), `split_words` splits Han and Kana into one word per character (and
   Thai, Lao, Khmer, Myanmar, Tibetan into runs of the script): 5-grams of characters, the usual
   unit for near-duplicates in those scripts (datatrove would need jieba or SudachiPy).
-- Shingle hash: 64 bits, from 64-bit word hashes (keyed BLAKE2b of the word's UTF-8 bytes, key
-  from `seed`, cached per word) combined as a polynomial mod 2^64 and mixed by splitmix64's
-  finalizer. datatrove hashes the joined n-gram string with SHA-1 (or xxhash64) per shingle in
-  Python: a different function on the same set of shingles, so the signatures differ bit for bit
-  while their statistics are the same. No Python `hash()`: the values are the same in every
-  process and on every machine.
-- Permutations: h_i(x) = (a_i * x + b_i) mod p with p = 2^61 - 1 and datatrove's a_i, b_i
-  (`np.random.RandomState(seed).randint`, a stream NumPy keeps fixed). The products of 61-bit
+- Shingle hash (`hash="thresher"`, the default): 64 bits, from 64-bit word hashes (keyed BLAKE2b
+  of the word's UTF-8 bytes, key from `seed`, cached per word) combined as a polynomial mod 2^64
+  and mixed by splitmix64's finalizer. datatrove hashes the joined n-gram string with SHA-1 (or
+  xxhash64) per shingle in Python: a different function on the same set of shingles, so the
+  signatures differ bit for bit while their statistics are the same. No Python `hash()`: the
+  values are the same in every process and on every machine.
+- Permutations (default): h_i(x) = (a_i * x + b_i) mod p with p = 2^61 - 1 and datatrove's a_i,
+  b_i (`np.random.RandomState(seed).randint`, a stream NumPy keeps fixed). The products of 61-bit
   numbers are computed exactly, in uint64 pieces (32-bit halves, folded with 2^61 = 1 mod p).
   datatrove computes `(shingles * a + b) % p` in uint64, which wraps mod 2^64 before the mod p:
   a different (still valid) hash family.
+- `hash="datatrove"`: datatrove's MinhashDedupSignature with `HashConfig(precision=64,
+  hash_fc="sha1")` (FineWeb's run), bit for bit. A shingle is its `ngram` words joined by one
+  space, UTF-8 encoded, hashed with SHA-1, the digest's first 8 bytes read as a little-endian
+  uint64 (datatrove's `sha1_hash64`), not reduced mod p; the permutations are datatrove's
+  arithmetic: `(x * a + b)` in uint64, wrapping mod 2^64, then mod p. Wherever the words are
+  datatrove's (see Words above), the signature values are then datatrove's, column for column
+  (column i is bucket i // rows, position i % rows), and so are the documents sharing a band:
+  its stage 2 pairs documents whose `rows` values in a bucket are equal; a band key here is a
+  64-bit hash of the same values (equal values, equal keys; two different value tuples share a
+  key with probability about 2^-64 per pair). The one departure: a word with a lone surrogate
+  (not valid UTF-8), where datatrove raises UnicodeEncodeError, is encoded with "surrogatepass"
+  as in the default. SHA-1 is one hashlib call per shingle (~0.55 us, against ~0.05 for the
+  default's cached word hashes; nothing cached, every shingle is new to it), and the wrapping
+  arithmetic is ~2.5x cheaper than the exact one: per shingle ~15% slower than the default, and
+  the same speed end to end on the benchmark, where splitting words costs more.
 
 Speed: words are cached per whitespace chunk (spacy_words) and word hashes per word; the
 permutations run on blocks of about a thousand shingles at a time (112 values each, numpy
-buffers reused). benchmarks/bench_minhash.py measures it against datatrove, and the parity of the
-removed documents with datatrove's four stages.
+buffers reused); `hash="datatrove"` hashes each shingle's string with SHA-1 instead (not cached),
+then runs datatrove's wrapping arithmetic on the same blocks. benchmarks/bench_minhash.py measures
+both against datatrove, and the parity of the removed documents with datatrove's four stages.
 """
 
 from __future__ import annotations
@@ -57,6 +74,7 @@ import sys
 import unicodedata
 from collections.abc import Sequence
 from functools import cache
+from typing import Literal
 
 import numpy as np
 
@@ -159,7 +177,11 @@ class MinHasher:
 
     Defaults are FineWeb's (datatrove MinhashConfig as FineWeb ran it): 5-gram word shingles,
     14 bands of 8 rows, 112 hashes, seed 1. `language` picks the word splitting rules (None is
-    English, as FineWeb ran it; see the module docstring for other scripts).
+    English, as FineWeb ran it; see the module docstring for other scripts). `hash="datatrove"`
+    makes the signatures datatrove's MinhashDedupSignature's with `HashConfig(precision=64,
+    hash_fc="sha1")`, bit for bit (SHA-1 shingles and datatrove's wrapping permutations); the
+    default is thresher's own shingle hash (cached word hashes) and exact permutations: the same
+    statistics, other draws.
     """
 
     # Shingles per block in `signatures`: three (112, block) uint64 buffers of ~0.9 MB each stay in
@@ -168,16 +190,28 @@ class MinHasher:
     # Distinct words whose hashes are kept (~25 MB); past it the cache starts again.
     max_cached_words = 200_000
 
-    def __init__(self, ngram: int = 5, bands: int = 14, rows: int = 8, seed: int = 1, language: str | None = None):
+    def __init__(
+        self,
+        ngram: int = 5,
+        bands: int = 14,
+        rows: int = 8,
+        seed: int = 1,
+        language: str | None = None,
+        hash: Literal["thresher", "datatrove"] = "thresher",
+    ):
         if ngram < 1 or bands < 1 or rows < 1:
             raise ValueError(f"ngram, bands and rows must be positive, not {ngram}, {bands}, {rows}")
+        if hash not in ("thresher", "datatrove"):
+            raise ValueError(f"hash must be 'thresher' or 'datatrove', not {hash!r}")
         self.ngram, self.bands, self.rows, self.seed, self.language = ngram, bands, rows, seed, language
+        self.hash = hash
         self.num_hashes = bands * rows
         # datatrove's draw, in its order (MinhashDedupSignature.parameters): a in [1, p), b in [0, p).
         gen = np.random.RandomState(seed)
         a = gen.randint(1, MERSENNE_PRIME, dtype=np.uint64, size=self.num_hashes)
         self._b = gen.randint(0, MERSENNE_PRIME, dtype=np.uint64, size=self.num_hashes)[:, None]
         self._a = a
+        self._a_column = a[:, None]  # for hash="datatrove"
         # columns: the permutation kernel works on (num_hashes, shingles) blocks
         self._a_high = (a >> np.uint64(32))[:, None]  # < 2^29
         self._a_low = (a & _LOW32)[:, None]  # < 2^32
@@ -233,27 +267,51 @@ class MinHasher:
             shingles += word_hashes[i : i + count] * self._ngram_powers[i]
         return _mix(shingles)
 
+    def _sha1_shingles(self, words: list[str]) -> np.ndarray:
+        """datatrove's shingles (hash="datatrove"): each window of `ngram` words joined by a space,
+        its UTF-8 bytes hashed with SHA-1, the digest's first 8 bytes as a little-endian uint64."""
+        n = self.ngram
+        if len(words) < n:
+            return np.empty(0, dtype=np.uint64)
+        grams = map(" ".join, zip(*(words[i:] for i in range(n)))) if n > 1 else words
+        sha1 = hashlib.sha1
+        # whole digests joined, then their first 8 bytes: one slice for all, not one per shingle
+        digests = b"".join([sha1(gram.encode("utf-8", "surrogatepass")).digest() for gram in grams])
+        first8 = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 20)[:, :8]
+        return np.ascontiguousarray(first8).view("<u8").ravel().astype(np.uint64, copy=False)
+
+    def _document_shingles(self, text: str) -> np.ndarray:
+        """One hash per window of `ngram` words (repeats included), by the chosen `hash`."""
+        words = self.words(text)
+        if self.hash == "datatrove":
+            return self._sha1_shingles(words)
+        return self._shingles(self._hash_words(words))
+
     def shingle_hashes(self, text: str) -> np.ndarray:
         """The document's distinct shingle hashes, sorted (uint64); empty below `ngram` words."""
-        return np.unique(self._shingles(self._hash_words(self.words(text))))
+        return np.unique(self._document_shingles(text))
 
     def signatures(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), bands * rows) uint64 MinHash signatures: column i is the minimum of
         permutation i over the document's shingles. A row is all `NO_SHINGLES` for a document
         with fewer than `ngram` words. Each row depends on its document only (not on the batch)."""
         signatures = np.full((len(texts), self.num_hashes), NO_SHINGLES, dtype=np.uint64)
-        per_doc = [self._shingles(self._hash_words(self.words(text))) for text in texts]
+        per_doc = [self._document_shingles(text) for text in texts]
         counts = np.fromiter(map(len, per_doc), dtype=np.int64, count=len(per_doc))
         docs = np.flatnonzero(counts)  # documents with shingles, in order
         if not len(docs):
             return signatures
-        shingles = _mod_p(np.concatenate([per_doc[d] for d in docs]))
+        shingles = np.concatenate([per_doc[d] for d in docs])
+        if self.hash == "datatrove":
+            permute = self._permute_datatrove  # datatrove's shingles are not reduced mod p first
+        else:
+            shingles, permute = _mod_p(shingles), self._permute
         ends = np.cumsum(counts[docs])
         starts = ends - counts[docs]
         buffers = np.empty((3, self.num_hashes, min(self.block, len(shingles))), dtype=np.uint64)
         for lo in range(0, len(shingles), self.block):
             hi = min(lo + self.block, len(shingles))
-            values = self._permute(shingles[lo:hi], buffers)
+            values = permute(shingles[lo:hi], buffers)
             # the documents with shingles in [lo, hi), and where each starts in the block
             first, last = np.searchsorted(ends, lo, side="right"), np.searchsorted(starts, hi, side="left")
             offsets = np.maximum(starts[first:last] - lo, 0)
@@ -287,6 +345,21 @@ class MinHasher:
         np.right_shift(total, np.uint64(61), out=scratch)
         total &= _P
         total += scratch  # < 2^61 + 4
+        np.subtract(total, _P, out=scratch)
+        return np.minimum(total, scratch, out=total)  # total - p wraps around unless total >= p
+
+    def _permute_datatrove(self, x: np.ndarray, buffers: np.ndarray | None = None) -> np.ndarray:
+        """(num_hashes, len(x)) values of datatrove's `(x * a + b) % p` for any uint64 x: the
+        product and the sum wrap mod 2^64 as numpy's uint64 does, then the mod p (a fold with
+        2^61 = 1 mod p, as `_mod_p`, in the buffers)."""
+        if buffers is None:
+            buffers = np.empty((2, self.num_hashes, len(x)), dtype=np.uint64)
+        total, scratch = buffers[0][:, : len(x)], buffers[1][:, : len(x)]
+        np.multiply(x, self._a_column, out=total)  # mod 2^64
+        total += self._b  # mod 2^64
+        np.right_shift(total, np.uint64(61), out=scratch)
+        total &= _P
+        total += scratch  # < 2^61 + 8
         np.subtract(total, _P, out=scratch)
         return np.minimum(total, scratch, out=total)  # total - p wraps around unless total >= p
 

@@ -326,3 +326,146 @@ def test_cjk_words_are_clauses_in_english_and_characters_in_chinese():
     assert jaccard(text, edited, language="zh") > 0.85 > jaccard(text, edited)
     chinese = MinHasher(language="zh")
     assert candidate_pairs(chinese.band_keys(chinese.signatures([text, edited]))) == {(0, 1)}
+
+
+# --- hash="datatrove": datatrove's signatures, bit for bit ------------------------------------------
+
+DATATROVE = MinHasher(hash="datatrove")
+UDHR_LANGUAGES = ["eng", "deu", "fra", "vie", "tur", "pol", "rus", "ell_polytonic", "arb", "heb", "hin", "ben",
+                  "tam", "tha", "kat", "amh", "kor", "jpn", "cmn_hans"]  # fmt: skip
+
+
+def datatrove_step(**config):
+    """datatrove's MinhashDedupSignature as FineWeb ran it (SHA-1, 64 bits), for its get_shingles and
+    get_signature (its output folder is never written to)."""
+    pytest.importorskip("spacy")
+    minhash = pytest.importorskip("datatrove.pipeline.dedup.minhash")
+    from datatrove.utils.hashing import HashConfig
+
+    hash_config = HashConfig(precision=64, hash_fc="sha1")
+    return minhash.MinhashDedupSignature("unused", config=minhash.MinhashConfig(hash_config=hash_config, **config))
+
+
+def datatrove_signatures(step, texts: list[str]) -> np.ndarray:
+    """(len(texts), num_hashes) datatrove's `get_signature(get_shingles(text))`, its buckets side by side;
+    NO_SHINGLES for a document it writes no signature for."""
+    signatures = np.full((len(texts), step.num_hashes), NO_SHINGLES, dtype=np.uint64)
+    for i, text in enumerate(texts):
+        shingles = step.get_shingles(text)
+        if shingles.size:
+            signatures[i] = np.array(step.get_signature(shingles), dtype=np.uint64).ravel()
+    return signatures
+
+
+def test_datatrove_hash_permutations_are_datatroves_uint64_arithmetic():
+    """(x * a + b) % p in numpy uint64, wrapping mod 2^64 before the mod p, for any 64-bit shingle x
+    (datatrove's are not reduced mod p): against datatrove's get_signature and Python integers."""
+    step = datatrove_step()
+    a, b = (v.ravel().tolist() for v in step.parameters)
+    rng = np.random.default_rng(0)
+    edges = [0, 1, MERSENNE_PRIME - 1, MERSENNE_PRIME, MERSENNE_PRIME + 1, 1 << 61, 1 << 63, (1 << 64) - 1]
+    xs = np.array(edges + rng.integers(0, 1 << 64, 200, dtype=np.uint64, endpoint=False).tolist(), dtype=np.uint64)
+    values = DATATROVE._permute_datatrove(xs)
+    expected = [[((ai * x + bi) % (1 << 64)) % MERSENNE_PRIME for x in xs.tolist()] for ai, bi in zip(a, b)]
+    assert values.tolist() == expected
+    for i in range(len(edges)):  # one shingle: the signature is its permuted values
+        assert np.array(step.get_signature(xs[i : i + 1, None])).ravel().tolist() == values[:, i].tolist()
+    assert np.array(step.get_signature(xs[:, None])).ravel().tolist() == values.min(axis=1).tolist()
+    # the wrap matters: the exact arithmetic of the default (on x mod p) gives other values
+    assert (HASHER._permute(xs[-200:] % np.uint64(MERSENNE_PRIME)) != values[:, -200:]).mean() > 0.99
+
+
+def test_datatrove_hash_shingles_are_datatroves_sha1_of_the_joined_words():
+    """A shingle: the n-gram's words joined by a space, SHA-1 of its UTF-8, first 8 bytes little-endian."""
+    step = datatrove_step()
+    texts = SAMPLE[:-2] + ["Größe, café & naïve: It's 3.5% of $1,000,000 in 2024-05... We cannot stop!"]
+    for text in texts:
+        assert (DATATROVE.shingle_hashes(text) == np.unique(step.get_shingles(text))).all()
+    words = DATATROVE.words(SAMPLE[0])
+    gram = " ".join(words[:5]).encode("utf-8")
+    assert int.from_bytes(hashlib.sha1(gram).digest()[:8], "little") in DATATROVE.shingle_hashes(SAMPLE[0])
+    for ngram in (1, 3):  # other n-gram sizes, as datatrove's n_grams
+        other = datatrove_step(n_grams=ngram)
+        ours = MinHasher(ngram=ngram, hash="datatrove")
+        assert (ours.signatures(texts) == datatrove_signatures(other, texts)).all()
+
+
+def test_datatrove_hash_rows_are_independent_of_batch_and_pickling():
+    together = DATATROVE.signatures(SAMPLE)
+    assert (np.vstack([DATATROVE.signatures([t]) for t in SAMPLE]) == together).all()
+    small = pickle.loads(pickle.dumps(DATATROVE))
+    small.block = 7
+    assert (small.signatures(SAMPLE) == together).all()
+    empty = (together == NO_SHINGLES).all(axis=1)  # under five words: SAMPLE's Chinese clauses, short, empty
+    assert empty.tolist() == [False, False, True, False, True, True] and (together[~empty] < MERSENNE_PRIME).all()
+    assert not (together[~empty] == HASHER.signatures(SAMPLE)[~empty]).any()  # the default draws other values
+    with pytest.raises(ValueError, match="hash must be"):
+        MinHasher(hash="xxhash")
+
+
+@pytest.fixture(scope="module")
+def datatrove_corpus() -> list[str]:
+    """A few hundred real documents (FOMC statements, inaugural addresses, the UDHR in 19 languages),
+    and planted copies of a third of them, some near the LSH threshold (2% to 15% of words replaced)."""
+    texts = [p.read_text("utf-8") for p in sorted(need_data("fomc-statements").glob("*/*.txt"))]
+    texts += [
+        p.read_text("latin-1") for p in sorted(need_data("nltk-us-presidential-addresses", "inaugural").glob("*"))
+    ]
+    texts += [(need_data("udhr-multilingual") / f"{code}.txt").read_text("utf-8") for code in UDHR_LANGUAGES]
+    rng = random.Random(2)
+    vocabulary = sorted({w for t in texts for w in t.split() if w.isalpha()})
+    copies = []
+    for text in texts[::3]:
+        words = text.split(" ")
+        for i in rng.sample(range(len(words)), len(words) * rng.choice([2, 5, 8, 10, 12, 15]) // 100):
+            words[i] = rng.choice(vocabulary)
+        copies.append(" ".join(words))
+    return texts + copies + SAMPLE
+
+
+@pytest.mark.slow
+def test_datatrove_hash_signatures_are_datatroves_bit_for_bit_on_real_text(datatrove_corpus):
+    texts = datatrove_corpus
+    assert len(texts) > 300
+    ours = DATATROVE.signatures(texts)
+    assert (ours == datatrove_signatures(datatrove_step(), texts)).all()
+    assert (ours == NO_SHINGLES).all(axis=1).sum() == 3  # SAMPLE's Chinese (four clauses), "short text", ""
+
+
+@pytest.mark.slow
+def test_datatrove_hash_removes_what_datatroves_four_stages_remove(datatrove_corpus, tmp_path):
+    """datatrove's signatures, buckets (one task per band), clusters and filter, run for real: the
+    same clusters as thresher's band keys and union-find, so the same number of documents removed
+    (and the same documents, when each cluster keeps its smallest index, thresher's rule)."""
+    from datatrove.data import Document
+    from datatrove.pipeline.dedup.minhash import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter
+
+    texts = datatrove_corpus
+    config = datatrove_step().config
+    docs = [Document(text=t, id=str(i)) for i, t in enumerate(texts)]
+    datatrove_step().__class__(str(tmp_path / "sigs"), config=config).run(iter(docs), rank=0, world_size=1)
+    for bucket in range(config.num_buckets):
+        MinhashDedupBuckets(str(tmp_path / "sigs"), str(tmp_path / "buckets"), config=config).run(
+            rank=bucket, world_size=config.num_buckets
+        )
+    MinhashDedupCluster(str(tmp_path / "buckets"), str(tmp_path / "remove"), config=config, save_cluster_id=True).run()
+    kept = {int(d.id) for d in MinhashDedupFilter(str(tmp_path / "remove")).run(iter(docs), rank=0, world_size=1)}
+    removed_datatrove = set(range(len(texts))) - kept
+    clusters: dict[int, set[int]] = {}
+    for doc, cluster in struct_pairs((tmp_path / "remove" / "000000.clusters").read_bytes()):
+        clusters.setdefault(cluster, set()).add(doc)
+
+    ids = [f"{i:06d}" for i in range(len(texts))]  # the smallest id is the smallest index
+    removed = {int(d): int(s) for d, s in duplicates(ids, DATATROVE.band_keys(DATATROVE.signatures(texts))).items()}
+    groups: dict[int, set[int]] = {}
+    for doc, survivor in removed.items():
+        groups.setdefault(survivor, {survivor}).add(doc)
+    assert len(removed_datatrove) > 50  # near-threshold copies included: not a trivial agreement
+    assert len(removed) == len(removed_datatrove)
+    assert sorted(map(sorted, groups.values())) == sorted(map(sorted, clusters.values()))
+    assert set(removed) == {d for members in clusters.values() for d in sorted(members)[1:]}
+
+
+def struct_pairs(data: bytes) -> list[tuple[int, int]]:
+    """datatrove's .clusters file: (document index, cluster id) pairs of little-endian uint32."""
+    return [tuple(pair) for pair in np.frombuffer(data, dtype="<u4").reshape(-1, 2).tolist()]
