@@ -36,6 +36,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import IO
 
+import brotli
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from thresher.contracts.recipe import MAX_RECORD_BYTES
@@ -354,8 +355,9 @@ class RangeReader:
         whole uncompressed file (`length` None: offsets are stream positions)."""
         offset, seen = base, False
         try:
-            # auto_decode='all' undoes HTTP Content-Encoding (gzip, br) and chunked transfer coding.
-            for rec in ArchiveIterator(stream, parse_http=True, stream_detect=False, auto_decode="all"):
+            # FastWARC undoes chunked transfer coding; Content-Encoding is decoded here, bounded
+            # (_read_bounded): FastWARC's own decoding would inflate a whole bomb to skip it.
+            for rec in ArchiveIterator(stream, parse_http=True, stream_detect=False, auto_decode="transfer"):
                 seen = True
                 offset = base if length is not None else rec.stream_pos  # FastWARC counts from the file start
                 record = self._warc_record(fmt, rec, offset, length)
@@ -414,7 +416,12 @@ class RangeReader:
                 # Crawler logs and metadata (wget's `metadata://` resources), not pages.
                 self.non_document_records += 1
                 return None
-        body = _read_bounded(rec, self.max_bytes)
+        encoding = (rec.http_headers.get("Content-Encoding") or "").strip().lower() if rec.is_http else ""
+        try:
+            body = _read_bounded(rec, self.max_bytes, encoding)
+        except (zlib.error, brotli.error) as exc:
+            detail = f"Content-Encoding {encoding}: {exc}"[:500]
+            return self._error(fmt, offset, "bad_content_encoding", length, error_detail=detail, **fields)
         if ctype and ctype not in HTML_TYPES:
             return self._error(fmt, offset, "not_html", length, payload_bytes=len(body), **fields)
         if len(body) > self.max_bytes:
@@ -608,16 +615,68 @@ def mapped_fields(obj: dict) -> dict:
     return found
 
 
-def _read_bounded(rec, max_bytes: int) -> bytes:
-    """A record's body, at most one byte past `max_bytes` (Content-Encoding can inflate it far past
-    its declared length: a gzip bomb). A body cut there is read on to its end, a chunk at a time and
-    thrown away: FastWARC, left inside a decoded body, takes what follows for the next record's
-    header (a second, false, `corrupt_record`)."""
-    body = rec.reader.read(max_bytes + 1)
-    if len(body) > max_bytes:
+def _read_bounded(rec, max_bytes: int, encoding: str = "") -> bytes:
+    """A record's body, decoded from its Content-Encoding (gzip, deflate, br; another one, or
+    none, as stored), at most one byte past `max_bytes`: decoding stops there, so a body of a few MB
+    that would inflate to GBs (a gzip bomb) costs what it takes to produce the limit. The stored
+    bytes after the cut are read on and thrown away, undecoded: FastWARC, left inside a body, takes
+    what follows for the next record's header."""
+    limit = max_bytes + 1
+    decoder = _decoder(encoding)
+    if decoder is None:
+        body = rec.reader.read(limit)
+    else:
+        out, size = [], 0
+        while size < limit and (chunk := rec.reader.read(CHUNK)):
+            for piece in decoder(chunk, limit - size):
+                out.append(piece)
+                size += len(piece)
+                if size >= limit:
+                    break
+        body = b"".join(out)[:limit]
+    if len(body) >= limit:
         while rec.reader.read(CHUNK):
             pass
     return body
+
+
+def _decoder(encoding: str):
+    """For a Content-Encoding, a function (compressed chunk, most bytes wanted) -> decoded pieces,
+    never more than wanted in all; None for identity and encodings left as stored."""
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        # 47: a gzip or zlib header, detected; HTTP's "deflate" is zlib, but some servers send it raw
+        state = {"inflate": zlib.decompressobj(47), "raw": encoding == "deflate"}
+
+        def inflate(chunk: bytes, wanted: int):
+            data = chunk
+            while data and wanted > 0:
+                try:
+                    piece = state["inflate"].decompress(data, wanted)
+                except zlib.error:
+                    if not state.pop("raw", False):
+                        raise
+                    state["inflate"] = zlib.decompressobj(-15)  # raw deflate, from the start
+                    piece = state["inflate"].decompress(data, wanted)
+                state["raw"] = False
+                data = state["inflate"].unconsumed_tail
+                wanted -= len(piece)
+                yield piece
+                if state["inflate"].eof:
+                    return
+
+        return inflate
+    if encoding == "br":
+        brotli_state = brotli.Decompressor()
+
+        def unbrotli(chunk: bytes, wanted: int):
+            piece = brotli_state.process(chunk, output_buffer_limit=wanted)
+            yield piece
+            while len(piece) and not brotli_state.can_accept_more_data() and (wanted := wanted - len(piece)) > 0:
+                piece = brotli_state.process(b"", output_buffer_limit=wanted)
+                yield piece
+
+        return unbrotli
+    return None
 
 
 def page_url(body: bytes) -> str | None:

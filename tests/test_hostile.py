@@ -18,9 +18,11 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from collections import Counter
 from pathlib import Path
 
+import brotli
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -29,6 +31,7 @@ from warcio.archiveiterator import ArchiveIterator as WarcioIterator
 
 from thresher.contracts.funnel import check_accounting
 from thresher.filters.extract import MAX_DEPTH, ExtractionError, Extractor
+from thresher.pipelines.readers import RangeReader
 from thresher.pipelines.warc_writer import WarcFileWriter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -472,3 +475,35 @@ def test_an_unexpected_failure_is_one_line_too(tmp_path):
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("thresher stats: error: JSONDecodeError:") and "--debug" in line
     assert "Traceback" in thresher("stats", tmp_path, "--debug").stderr
+
+
+def test_content_encodings_are_decoded_only_up_to_the_record_limit():
+    """gzip, zlib and raw deflate, brotli, identity: the same page; a body that does not decode is
+    `bad_content_encoding`; bombs of either kind stop at max_record_bytes in a fraction of a second."""
+    html = page("Encoded")
+    raw = zlib.compressobj(9, zlib.DEFLATED, -15)
+    bodies = {
+        "gzip": (gzip.compress(html), "gzip"),
+        "zlib": (zlib.compress(html), "deflate"),
+        "raw-deflate": (raw.compress(html) + raw.flush(), "deflate"),
+        "br": (brotli.compress(html), "br"),
+        "identity": (html, None),
+        "broken": (b"\x1f\x8b\x08\x00not gzip at all" * 10, "gzip"),
+        "gzip-bomb": (gzip_bomb(1 << 30), "gzip"),
+        "br-bomb": (brotli.compress(b" " * (256 << 20), quality=5), "br"),
+    }
+    w = _writer("encodings.warc.gz")
+    for name, (body, encoding) in bodies.items():
+        w.fetch(
+            f"https://enc.example/{name}",
+            "192.0.2.1",
+            body,
+            extra_headers=(("Content-Encoding", encoding),) if encoding else (),
+        )
+    started = time.process_time()
+    records = {r.url.rsplit("/", 1)[1]: r for r in RangeReader("encodings.warc.gz", io.BytesIO(w.data()))}
+    assert time.process_time() - started < 2
+    for name in ("gzip", "zlib", "raw-deflate", "br", "identity"):
+        assert records[name].error is None and records[name].payload == html, name
+    assert records["broken"].error == "bad_content_encoding"
+    assert records["gzip-bomb"].error == records["br-bomb"].error == "too_large"
