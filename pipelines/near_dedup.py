@@ -177,18 +177,24 @@ def _node_verdict(item):
     return (verdict[0], verdict[1], key), verdict
 
 
-def _bucket_entries(item):
-    """(node, {"verdict": [v], "keys": [its band keys]}) -> (bucket key, node) per band, for the
-    documents still kept (the survivors of exact dedup: a document it dropped can never be the one
-    a cluster keeps) and with shingles (NO_SHINGLES: too short to compare)."""
+def _bucket_keys(item):
+    """(node, its band keys) -> (node, the keys it is bucketed by): none for a document too short
+    for one shingle (NO_SHINGLES), 63 bits each (Beam's coder pickles ints past int64)."""
+    node, keys = item
+    return node, [key >> 1 for key in keys if key != NO_SHINGLES_KEY]
+
+
+def _entries_of_kept(item):
+    """(node, {"verdict": [v], "keys": [its keys]}) -> (key, node) per key, for the documents an
+    earlier stage kept: a document exact dedup dropped is never the one a cluster keeps, and its
+    lines are not its own to keep."""
     node, grouped = item
     (verdict,) = grouped["verdict"]
     if verdict[3] is not None:
         return
     for keys in grouped["keys"]:
         for key in keys:
-            if key != NO_SHINGLES_KEY:
-                yield key >> 1, node  # 63 bits: Beam's coder pickles ints past int64
+            yield key, node
 
 
 class _Decide(beam.DoFn):
@@ -219,7 +225,7 @@ class _Decide(beam.DoFn):
         root = roots[0] if roots else node
         if root != node:
             self.metrics["dropped.duplicate"].inc()
-            yield node[2], (doc_id, offset, fields, (self.stage, root[0]), measure)
+            yield node[2], (doc_id, offset, fields, (self.stage, "duplicate", root[0]), measure)
             yield beam.pvalue.TaggedOutput("funnel", (self.stage, "dropped", "duplicate", *measure))
         else:
             size = sizes[0] if sizes else 1
@@ -231,7 +237,7 @@ class _Decide(beam.DoFn):
 class NearDedup(beam.PTransform):
     """(verdicts by range, (bucket key, node) per document and band) -> (verdicts by range with this
     stage's decisions, this stage's funnel items). Verdicts: (doc id, offset, fields to set, drop
-    (stage, duplicate of) or None, (bytes, chars, words))."""
+    (stage, reason, id it duplicates or None) or None, (bytes, chars, words))."""
 
     def __init__(self, stage: str, namespace: str, rounds: int = DEFAULT_ROUNDS):
         super().__init__()
@@ -243,9 +249,9 @@ class NearDedup(beam.PTransform):
         verdicts, bands = inputs
         by_node = verdicts | "ByNode" >> beam.Map(_node_verdict)
         edges = (
-            {"verdict": by_node, "keys": bands}
+            {"verdict": by_node, "keys": bands | "BucketKeys" >> beam.Map(_bucket_keys)}
             | "JoinBands" >> beam.CoGroupByKey()
-            | "BucketEntries" >> beam.FlatMap(_bucket_entries)
+            | "BucketEntries" >> beam.FlatMap(_entries_of_kept)
             | "Buckets" >> beam.GroupByKey()
             | "StarEdges" >> beam.FlatMap(star_edges)
             | "DistinctEdges" >> beam.Distinct()
@@ -263,24 +269,10 @@ class NearDedup(beam.PTransform):
         return decided.verdicts, decided.funnel
 
 
-def _line_entries(item):
-    """(node, {"verdict": [v], "lines": [its line hashes]}) -> (line hash, node), for the documents
-    still kept."""
-    node, grouped = item
-    (verdict,) = grouped["verdict"]
-    if verdict[3] is not None:
-        return
-    for hashes in grouped["lines"]:
-        for line in hashes:
-            yield line, node
-
-
 def _removals(item):
     """(line hash, nodes holding it) -> (node, line hash) for every node but the smallest."""
-    line, nodes = item
-    nodes = sorted(set(nodes))
-    for node in nodes[1:]:
-        yield node, line
+    for _, node in star_edges(item):
+        yield node, item[0]
 
 
 def _attach_removals(item):
@@ -304,9 +296,9 @@ class LineRemovals(beam.PTransform):
         verdicts, lines = inputs
         by_node = verdicts | "ByNode" >> beam.Map(_node_verdict)
         removals = (
-            {"verdict": by_node, "lines": lines}
+            {"verdict": by_node, "keys": lines}
             | "JoinLines" >> beam.CoGroupByKey()
-            | "LineEntries" >> beam.FlatMap(_line_entries)
+            | "LineEntries" >> beam.FlatMap(_entries_of_kept)
             | "ByLine" >> beam.GroupByKey()
             | "Removals" >> beam.FlatMap(_removals)
         )

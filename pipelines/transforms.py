@@ -295,7 +295,7 @@ class ProcessRanges(beam.PTransform):
 class _KeepSurvivor(beam.DoFn):
     """(dedup key, kept documents) -> per document its verdict, keyed by its range; the dedup
     stage's funnel items on the `funnel` output. A verdict: (id, offset, fields to set on the row,
-    None or (the stage that dropped it, the id it duplicates), (bytes, chars, words))."""
+    None or (the stage that dropped it, why, the id it duplicates or None), (bytes, chars, words))."""
 
     def __init__(self, stage: str, namespace: str):
         self.stage = stage
@@ -317,7 +317,7 @@ class _KeepSurvivor(beam.DoFn):
                 yield beam.pvalue.TaggedOutput("funnel", (self.stage, "kept", None, *measure))
             else:
                 self.counters.inc(f"{self.stage}.dropped.duplicate")
-                yield key, (doc_id, offset, {}, (self.stage, survivor[0]), measure)
+                yield key, (doc_id, offset, {}, (self.stage, "duplicate", survivor[0]), measure)
                 yield beam.pvalue.TaggedOutput("funnel", (self.stage, "dropped", "duplicate", *measure))
 
 
@@ -380,17 +380,15 @@ class _WriteCurated(beam.DoFn):
                     fields["dedup_key"] = dedup_key(text)  # the key of the text the row now holds
                 else:
                     yield beam.pvalue.TaggedOutput("funnel", (stage, "dropped", reason, nbytes, chars, words))
-                    drop = (stage, None)
+                    drop = (stage, reason, None)
                     row = row | {"text": text} if text else row
             if drop is None:
                 kept.append(row | fields)
-            elif drop[1] is None:  # line_dedup: too little left
-                doc = row | {"scores": dict(row["scores"])}
-                samples.add(f"{drop[0]}:{reason}", row["id"], document_json(doc))
             else:
-                stage, duplicate_of = drop
+                stage, reason, duplicate_of = drop
+                extra = {"duplicate_of": duplicate_of} if duplicate_of is not None else {}
                 doc = row | {"scores": dict(row["scores"])}
-                samples.add(f"{stage}:duplicate", row["id"], document_json(doc, duplicate_of=duplicate_of))
+                samples.add(f"{stage}:{reason}", row["id"], document_json(doc, **extra))
         if kept:
             kept.sort(key=lambda r: (r["id"], r["source_offset"]))
             yield self.folder.write(f"curated/part-{key}.parquet", _parquet(kept, DOCUMENT_SCHEMA))
