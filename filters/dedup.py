@@ -63,9 +63,7 @@ class MinHashDedup:
         language: str | None = None,
         hash: Literal["thresher", "datatrove"] = "thresher",
     ):
-        if min(ngram, bands, rows) < 1:
-            raise ValueError("ngram, bands and rows must be at least 1")
-        self.scope = scope
+        self.scope = scope  # MinHasher checks the rest
         self.hasher = MinHasher(ngram=ngram, bands=bands, rows=rows, seed=seed, language=language, hash=hash)
 
     def band_keys(self, texts: Sequence[str], crawls: Sequence[str | None]) -> np.ndarray:
