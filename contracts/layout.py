@@ -17,6 +17,8 @@ from thresher.contracts.errors import UsageError
 WORK = "_work"
 RUN_FILE = f"{WORK}/run.json"
 STATS_FILE = "stats.json"
+# The run's data card (pipelines/datacard.py), beside stats.json.
+CARD_FILE = "README.md"
 # The folders of a run that hold documents: a path in one of them is a run's output.
 OUTPUT_FOLDERS = ("curated", "errors", "exclusions")
 

@@ -1,8 +1,14 @@
-"""Contract 1 (Document) and 2 (Decision, Outcome) as data: the curated Parquet schema, version 3,
+"""Contract 1 (Document) and 2 (Decision, Outcome) as data: the curated Parquet schema, version 4,
 and the raw record the readers hand to the chain.
 
-One row per document. Scores of every filter are kept (`scores`, a map from
-"<stage>.<signal>" to float) so that thresholds can be re-applied without recomputing.
+One row per document. Scores of every filter are kept (`scores`: (key, value) pairs, key
+"<stage>.<signal>", sorted by key) so that thresholds can be re-applied without recomputing.
+
+Version 4 stores `scores` as `list<struct<key: string, value: double>>`, version 3 stored it as
+`map<string, double>`: the same bytes in Parquet (a map is a list of key/value structs), but
+Hugging Face `datasets` has no type for a map and refuses the file, while it, DuckDB and Polars
+all read the list (DuckDB: `map_from_entries(scores)['gopher_quality.stop_words']`). Readers take
+both through `scores_dict`.
 """
 
 from __future__ import annotations
@@ -13,9 +19,13 @@ from typing import TypedDict
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # The funnel's first stage: reading a record from its file.
 READ_STAGE = "read"
+
+# "<stage>.<signal>" -> score, as (key, value) pairs sorted by key: what a Parquet map is
+# physically, in a type every reader has (see the module's docstring).
+SCORES_TYPE = pa.list_(pa.struct([("key", pa.string()), ("value", pa.float64())]))
 
 DOCUMENT_SCHEMA = pa.schema(
     [
@@ -31,7 +41,7 @@ DOCUMENT_SCHEMA = pa.schema(
         ("fetch_date", pa.string()),
         ("lang", pa.string()),
         ("lang_score", pa.float64()),
-        ("scores", pa.map_(pa.string(), pa.float64())),
+        ("scores", SCORES_TYPE),
         ("dedup_key", pa.string()),  # hash of the normalised text (exact dedup)
         ("dedup_cluster_size", pa.int64()),  # how many documents shared that key
         # how many documents the near-duplicate cluster of this one held, itself included (a kept
@@ -115,10 +125,17 @@ class Document(TypedDict, total=False):
 
 
 def to_row(doc: Document) -> dict:
-    """A document as a Parquet row: exactly the schema's fields, scores as (key, value) pairs."""
+    """A document as a Parquet row: exactly the schema's fields, scores as {key, value} entries
+    sorted by key."""
     row = {name: doc.get(name) for name in DOCUMENT_FIELDS}
-    row["scores"] = sorted((doc.get("scores") or {}).items())
+    row["scores"] = [{"key": k, "value": v} for k, v in sorted((doc.get("scores") or {}).items())]
     return row
+
+
+def scores_dict(stored) -> dict[str, float]:
+    """A row's stored `scores` as pyarrow's `to_pylist` gives them, as a dict: {key, value}
+    entries (schema version 4) or (key, value) pairs (version 3's map); None gives {}."""
+    return {e["key"]: e["value"] for e in stored} if stored and isinstance(stored[0], dict) else dict(stored or ())
 
 
 def text_size(text: str | None) -> tuple[int, int]:

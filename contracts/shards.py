@@ -1,7 +1,7 @@
 """Contract 5 as code: the token shard format, defined once for the writer (pipelines/shard.py)
 and the reader (trainer/data.py). docs/contracts.md describes it in prose.
 
-A shard set is `manifest.json` plus `<split>/shard-NNNNN.arrow`: uncompressed Arrow IPC files with
+A shard set is `manifest.json` plus `<split>/shard-NNNNN.arrow`: uncompressed Arrow IPC streams with
 one column `tokens: fixed_size_list<uint16|uint32>[row_length]`, `row_length = sequence_length + 1`.
 The manifest lists every shard with its rows, tokens, size in bytes and sha256; it is published
 last, so a folder holds a shard set when, and only when, it holds a manifest.
@@ -16,7 +16,12 @@ import pyarrow as pa
 from thresher.contracts.errors import UsageError
 
 FORMAT = "thresher-shards"
-FORMAT_VERSION = 1
+# Version 2 writes the Arrow IPC *streaming* format, version 1 wrote the *file* format (the
+# stream plus a footer indexing its record batches). `datasets.Dataset.from_file` memory-maps the
+# streaming format only, and refused version 1; both map zero-copy (`read_shard`), and readers
+# still take version 1.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 SPLITS = ("train", "val")
 DTYPES = {"uint16": pa.uint16(), "uint32": pa.uint32()}
 MANIFEST_FILE = "manifest.json"
@@ -63,12 +68,19 @@ def check_manifest(manifest: dict, where: str) -> dict:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
         raise ShardSetError(f"{where}: format {found!r}, expected {FORMAT!r}")
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in READABLE_VERSIONS:
         raise ShardSetError(
-            f"{where}: format_version {manifest.get('format_version')!r}, this reader knows {FORMAT_VERSION}"
+            f"{where}: format_version {manifest.get('format_version')!r}, this reader knows {READABLE_VERSIONS}"
         )
     if manifest["row_length"] != manifest["sequence_length"] + 1:
         raise ShardSetError(f"{where}: row_length {manifest['row_length']} != sequence_length + 1")
     if manifest["dtype"] not in DTYPES:
         raise ShardSetError(f"{where}: dtype {manifest['dtype']!r}, expected one of {sorted(DTYPES)}")
     return manifest
+
+
+def read_shard(source, format_version: int) -> pa.Table:
+    """A shard's table, in the IPC format its manifest's `format_version` names. Zero-copy when
+    `source` is a `pyarrow.memory_map`: every buffer is a slice of the map."""
+    reader = pa.ipc.open_stream(source) if format_version >= 2 else pa.ipc.open_file(source)
+    return reader.read_all()

@@ -52,7 +52,7 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 
 from thresher.contracts.recipe import Recipe
-from thresher.contracts.schema import READ_STAGE, Outcome, text_size
+from thresher.contracts.schema import READ_STAGE, Outcome, scores_dict, text_size
 from thresher.filters.registry import build_decider, load_recipe, parse_recipe
 from thresher.pipelines.readers import row_groups_in
 from thresher.pipelines.transforms import RangeRun, RunOptions
@@ -82,7 +82,7 @@ class Redecider:
     def process(self, row: dict) -> tuple[Outcome, list[str]]:
         """Where the document ends, and the stages it passed unchecked for want of stored scores."""
         doc = dict(row)
-        doc["scores"] = dict(row.get("scores") or ())  # Parquet gives the map as (key, value) pairs
+        doc["scores"] = scores_dict(row.get("scores"))  # schema version 4, or 3 (an older run)
         # The text does not change here: every stage sees the same size (the funnel's trace).
         size = text_size(doc.get("text"))
         trace, unchecked = [size], []

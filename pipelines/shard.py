@@ -21,7 +21,7 @@ the output is the same bytes whatever the runner, the number of workers or the b
    a split with R rows gets ceil(R / rows_per_shard) shards, a row goes to shard key mod that
    number and shards hold their rows in key order: a seeded permutation of all rows, with shards
    of about (not exactly) rows_per_shard rows;
-5. write each shard as an uncompressed Arrow IPC file (one record batch, so a reader's memory
+5. write each shard as an uncompressed Arrow IPC stream (one record batch, so a reader's memory
    map gives one contiguous `(rows, row_length)` array), then manifest.json from the shards'
    metadata, all under `_work/staged/`: a shard is written in one piece by one worker and
    retries rewrite the same bytes; the staged manifest is written last, atomically.
@@ -228,7 +228,7 @@ def _assign_shard(element, rows_per_shard: int, split_rows: dict):
 
 
 class WriteShard(beam.DoFn):
-    """((split, shard index), rows) -> one Arrow IPC file under `folder`; yields its manifest entry."""
+    """((split, shard index), rows) -> one Arrow IPC stream file under `folder`; yields its manifest entry."""
 
     def __init__(self, folder: str, row_length: int, dtype: str, schema_metadata: dict):
         self.folder = folder
@@ -244,7 +244,7 @@ class WriteShard(beam.DoFn):
         column = pa.FixedSizeListArray.from_arrays(pa.array(tokens), self.row_length)
         schema = shard_schema(self.dtype, self.row_length, {**self.schema_metadata, "split": split})
         sink = pa.BufferOutputStream()
-        with pa.ipc.new_file(sink, schema) as writer:
+        with pa.ipc.new_stream(sink, schema) as writer:
             writer.write_batch(pa.record_batch([column], schema=schema))
         data = sink.getvalue().to_pybytes()
         relative = shard_path(split, index)

@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from thresher.contracts.funnel import check_accounting
+from thresher.contracts.schema import scores_dict
 from thresher.filters.registry import load_recipe
 from thresher.pipelines.curate import run
 from thresher.pipelines.readers import RangeReader
@@ -69,7 +70,7 @@ def test_outputs_match_the_funnel(real_run):
     assert len(set(curated.column("id").to_pylist())) == curated.num_rows
     # Every kept document carries the scores of every filter stage and its language.
     scores = curated.column("scores").to_pylist()[0]
-    stages_with_scores = {k.split(".")[0] for k, _ in scores}
+    stages_with_scores = {k.split(".")[0] for k in scores_dict(scores)}
     assert {"language", "gopher_repetition", "gopher_quality", "fineweb_quality"} <= stages_with_scores
     assert set(curated.column("lang").to_pylist()) == {"en"}
     # Every errored record is written with its reason; dropped ones are sampled per reason.

@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from thresher.contracts.funnel import check_accounting
+from thresher.contracts.schema import scores_dict
 from thresher.contracts.shards import split_of
 from thresher.demo import pretrain_argv, run_demo, val_fraction_for
 
@@ -42,7 +43,7 @@ def test_every_filter_fires_and_every_record_is_accounted_for(demo):
     assert quiet == ["pii"]  # it masks, never drops
     # ... and it did mask: the demo's one contact e-mail address.
     kept = pq.read_table(demo["shard_dir"].parent / "curated-run" / "curated")
-    emails = sum(v for scores in kept.column("scores").to_pylist() for k, v in scores if k == "pii.emails")
+    emails = sum(scores_dict(s).get("pii.emails", 0) for s in kept.column("scores").to_pylist())
     assert emails == 1
     assert not any("woodland-notes.example.org" in t for t in kept.column("text").to_pylist())
     # The demo's 32 good articles survive, nothing else: its near duplicate goes at minhash_dedup.

@@ -181,10 +181,10 @@ def test_a_shard_of_another_size_than_the_manifest_says_is_refused_without_verif
     assert entry["bytes"] == path.stat().st_size
 
     # The same rows written again with other metadata: rows and tokens as listed, other bytes.
-    table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema.with_metadata({"x": "y"})) as w:
+    table = pa.ipc.open_stream(pa.memory_map(str(path))).read_all()
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema.with_metadata({"x": "y"})) as w:
         w.write_table(table.replace_schema_metadata({"x": "y"}))
-    assert pa.ipc.open_file(pa.memory_map(str(path))).read_all().num_rows == entry["rows"]
+    assert pa.ipc.open_stream(pa.memory_map(str(path))).read_all().num_rows == entry["rows"]
     size = path.stat().st_size
     assert size != entry["bytes"]
 

@@ -13,6 +13,7 @@ import pytest
 from tokenizers import Tokenizer
 
 from thresher.contracts.schema import document_id
+from thresher.contracts.shards import FORMAT_VERSION
 from thresher.pipelines import shard
 from thresher.tokenizer.train import train_tokenizer
 
@@ -86,7 +87,7 @@ def in_process(corpus, tmp_path_factory):
 
 def read_rows(out: Path, entry: dict) -> np.ndarray:
     with pa.memory_map(str(out / entry["path"])) as source:
-        column = pa.ipc.open_file(source).read_all().column("tokens")
+        column = pa.ipc.open_stream(source).read_all().column("tokens")
         return column.chunk(0).values.to_numpy().reshape(-1, column.type.list_size).copy()
 
 
@@ -125,7 +126,7 @@ def test_rows_unshuffle_into_the_documents_eos_separated(corpus, one_bucket):
 def test_manifest_describes_the_shards(corpus, in_process):
     out, manifest = in_process
     assert json.loads((out / "manifest.json").read_text()) == manifest
-    assert manifest["format"] == "thresher-shards" and manifest["format_version"] == 1
+    assert manifest["format"] == "thresher-shards" and manifest["format_version"] == FORMAT_VERSION == 2
     tokenizer_json = Path(corpus["tokenizer"]) / "tokenizer.json"
     assert manifest["tokenizer"] == {
         "sha256": hashlib.sha256(tokenizer_json.read_bytes()).hexdigest(),
@@ -145,7 +146,7 @@ def test_manifest_describes_the_shards(corpus, in_process):
         for entry in stats["shards"]:
             data = (out / entry["path"]).read_bytes()
             assert hashlib.sha256(data).hexdigest() == entry["sha256"]
-            table = pa.ipc.open_file(pa.py_buffer(data)).read_all()
+            table = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
             assert table.schema.field("tokens").type == pa.list_(pa.uint16(), 128)
             assert table.num_rows == entry["rows"] and entry["tokens"] == entry["rows"] * 128
             assert table.schema.metadata[b"tokenizer_sha256"].decode() == manifest["tokenizer"]["sha256"]
@@ -162,7 +163,7 @@ def test_shards_memory_map_zero_copy(in_process):
 
     before = pa.total_allocated_bytes()
     with pa.memory_map(path) as source:
-        column = pa.ipc.open_file(source).read_all().column("tokens")
+        column = pa.ipc.open_stream(source).read_all().column("tokens")
         assert column.num_chunks == 1
         rows = column.chunk(0).values.to_numpy(zero_copy_only=True).reshape(-1, 128)
         assert rows.shape == (entry["rows"], 128) and not rows.flags.owndata
@@ -171,7 +172,7 @@ def test_shards_memory_map_zero_copy(in_process):
     # The same read through a plain file copies the shard into Arrow's memory pool: the
     # check above can fail.
     with pa.OSFile(path) as source:
-        table = pa.ipc.open_file(source).read_all()
+        table = pa.ipc.open_stream(source).read_all()
         assert pa.total_allocated_bytes() - before >= entry["tokens"] * 2
         del table
 

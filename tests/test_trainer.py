@@ -51,7 +51,8 @@ def write_shards(
     source: str = "tiny-shakespeare",
 ) -> dict:
     """contracts.md (5): documents + EOS, concatenated per split, cut into rows of seq_len + 1
-    (tail dropped and counted), rows shuffled with a seed, uncompressed Arrow IPC files."""
+    (tail dropped and counted), rows shuffled with a seed, uncompressed Arrow IPC files: format_version
+    1, which the loader still reads (pipelines/shard.py writes version 2, IPC streams: pipeline_run)."""
     row_length = seq_len + 1
     docs = [d for d in text.split("\n\n") if d]
     splits = {"train": [], "val": []}
@@ -379,7 +380,7 @@ def test_verify_catches_a_corrupted_shard_and_a_foreign_manifest(shards, tmp_pat
     with pytest.raises(ValueError, match="sha256"):
         TokenShards(copy, "val", verify=True)
     manifest = json.loads((copy / "manifest.json").read_text())
-    manifest["format_version"] = 2
+    manifest["format_version"] = 3  # a version from the future
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="format_version"):
         TokenShards(copy, "train")

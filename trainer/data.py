@@ -1,7 +1,7 @@
 """Read token shards (contracts.md, 5) and serve deterministic, resumable, rank-sliced batches.
 
 What the loader promises:
-- Zero copy. Each shard is memory-mapped (`pyarrow.memory_map` + `pyarrow.ipc.open_file`) and its
+- Zero copy. Each shard is memory-mapped (`pyarrow.memory_map` + `contracts.shards.read_shard`) and its
   `tokens` column is viewed as a read-only numpy array of shape (rows, row_length); only the rows of
   a batch are ever copied, when they become an int64 tensor.
 - The same global batches whatever the number of ranks. Epoch e visits every row of the split once,
@@ -26,7 +26,7 @@ import torch
 
 from thresher.contracts.errors import UsageError
 from thresher.contracts.files import cache_dir, fetch, file_sha256, is_remote, open_file
-from thresher.contracts.shards import MANIFEST_FILE, ShardSetError, check_manifest, tokens_type
+from thresher.contracts.shards import MANIFEST_FILE, ShardSetError, check_manifest, read_shard, tokens_type
 
 
 def local_shard_set(data_dir: str) -> str:
@@ -72,7 +72,7 @@ class TokenShards:
     """One split of a shard set, memory-mapped: `rows(indices)` by global row number across shards.
 
     Every shard must be there with the size in bytes and the rows the manifest lists (a stat and a
-    footer read per shard): a partial copy, or a shard of another run, is refused (ShardSetError)
+    read of its message headers per shard): a partial copy, or a shard of another run, is refused (ShardSetError)
     before training starts. `verify=True` also hashes every shard file and compares it with the
     manifest's sha256 (a full read of the split; off by default because a training start should
     not wait on it). Manifests written before shard sizes were recorded are checked by rows only."""
@@ -101,15 +101,16 @@ class TokenShards:
             if verify and file_sha256(path) != shard["sha256"]:
                 raise ShardSetError(f"{path}: sha256 does not match the manifest")
             try:
-                reader = pa.ipc.open_file(pa.memory_map(str(path), "r"))
+                table = read_shard(pa.memory_map(str(path), "r"), self.manifest["format_version"])
             except pa.ArrowInvalid as e:
-                raise ShardSetError(f"{path}: not an Arrow IPC file ({e})") from None
-            column_type = reader.schema.field("tokens").type
+                raise ShardSetError(
+                    f"{path}: not a shard of format_version {self.manifest['format_version']} ({e})"
+                ) from None
+            column_type = table.schema.field("tokens").type
             if column_type != expected_type:
                 raise ShardSetError(f"{path}: tokens column is {column_type}, manifest says {expected_type}")
             shard_rows = 0
-            for i in range(reader.num_record_batches):
-                column = reader.get_batch(i).column("tokens")
+            for i, column in enumerate(table.column("tokens").chunks):
                 if column.null_count:
                     raise ShardSetError(f"{path}: {column.null_count} null rows in record batch {i}")
                 # flatten() honours the array's offset and length; both it and to_numpy are views

@@ -49,9 +49,11 @@ def _step(title: str) -> float:
 def _pii_totals(curated: Path) -> str:
     import pyarrow.parquet as pq
 
+    from thresher.contracts.schema import scores_dict
+
     totals: dict[str, float] = {}
     for scores in pq.read_table(curated, columns=["scores"]).column("scores").to_pylist():
-        for key, value in scores:
+        for key, value in scores_dict(scores).items():
             if key.startswith("pii."):
                 totals[key[4:]] = totals.get(key[4:], 0) + value
     return ", ".join(f"{int(v)} {k}" for k, v in sorted(totals.items())) or "nothing"
