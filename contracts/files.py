@@ -8,7 +8,8 @@ The policy, for every remote file (a recipe's model, a shard): it comes with its
 file with neither is refused (`UsageError`), and recipes are checked for it when they load
 (contracts/recipe.py `PinnedFile`). Every copy is checked each time it is fetched, cache hits too.
 
-- `http://` and `https://` are read with urllib; every other scheme (`gs://`, `s3://`, ...) with
+- `http://` and `https://` are read with urllib (a URL names one file: globs are refused, there is
+  no listing to match them against); every other scheme (`gs://`, `s3://`, ...) with
   Beam's `FileSystems`, imported only then, so that `pip install 'thresher[gcp]'` is all a bucket
   needs and nothing here imports Beam for a local path.
 - The cache is `$THRESHER_CACHE/models/<sha256>/<file name>`, `$THRESHER_CACHE` defaulting to
@@ -32,6 +33,7 @@ import logging
 import os
 import re
 import tempfile
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
 HTTP_TIMEOUT_S = 60  # per socket operation, not for the whole download
+HTTP_SCHEMES = ("http", "https")
 
 
 # The `sha256` that trusts a remote file's first download instead of a checksum given in advance.
@@ -68,6 +71,8 @@ def exists(path: str) -> bool:
     """Whether a file is there: locally, or in a bucket through Beam's FileSystems (imported only then)."""
     if not is_remote(path):
         return os.path.exists(path)
+    if is_http(path):
+        return _http_size(path) is not None
     from apache_beam.io.filesystems import FileSystems
 
     return FileSystems.exists(path)
@@ -77,6 +82,33 @@ def is_remote(path: str | os.PathLike) -> bool:
     """True for `scheme://...` other than `file://`; local paths (also Windows `C:\\...`) are not."""
     path = os.fspath(path)
     return "://" in path and urllib.parse.urlsplit(path).scheme not in ("", "file")
+
+
+def is_http(path: str | os.PathLike) -> bool:
+    return urllib.parse.urlsplit(os.fspath(path)).scheme in HTTP_SCHEMES
+
+
+def check_no_glob(url: str) -> None:
+    """UsageError for a wildcard in an http(s) URL: a web server lists nothing, so a pattern can
+    match nothing but itself (Common Crawl's files are named by its paths listings instead). The
+    path is checked: `?` starts a URL's query and `[` an IPv6 host."""
+    if any(c in urllib.parse.urlsplit(url).path for c in "*?["):
+        raise UsageError(
+            f"{url!r}: http(s) inputs cannot be globs (a web server has no listing to match against); "
+            "name each file, or use --crawl for Common Crawl"
+        )
+
+
+def _http_size(url: str) -> int | None:
+    """The size of the file at an http(s) URL (a HEAD request), None when there is none (4xx)."""
+    request = urllib.request.Request(url, method="HEAD", headers={"Accept-Encoding": "identity"})
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as response:
+            return int(response.headers.get("Content-Length") or 0)
+    except urllib.error.HTTPError as e:
+        if 400 <= e.code < 500:
+            return None
+        raise
 
 
 def cache_dir() -> Path:
@@ -123,7 +155,7 @@ def open_file(path: str):
     """A file for reading bytes: local, http(s), or any Beam FileSystems path (gs://, s3://)."""
     if not is_remote(path):
         return open(path, "rb")
-    if urllib.parse.urlsplit(path).scheme in ("http", "https"):
+    if is_http(path):
         return urllib.request.urlopen(path, timeout=HTTP_TIMEOUT_S)
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
@@ -138,7 +170,10 @@ def match_files(patterns: str | os.PathLike | list) -> list[str]:
     found = set()
     for pattern in [patterns] if isinstance(patterns, (str, os.PathLike)) else patterns:
         pattern = os.fspath(pattern)
-        if is_remote(pattern):
+        if is_http(pattern):
+            check_no_glob(pattern)
+            matched = [pattern] if _http_size(pattern) is not None else []
+        elif is_remote(pattern):
             from apache_beam.io.filesystems import FileSystems
 
             matched = [m.path for m in FileSystems.match([pattern])[0].metadata_list]

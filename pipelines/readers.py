@@ -1,10 +1,10 @@
 """Input files -> raw records (`RawRecord`, contracts/schema.py), read by byte ranges.
 
 Formats: WARC (.warc, .warc.gz: `response` and `resource` records), WET (`conversion` records),
-JSONL (.jsonl, .jsonl.gz, .json.gz: one JSON object with `text` per line) and Parquet (`text`
-column). Every document-bearing record yields exactly one `RawRecord`; a record that cannot be
-read yields one with `error` set (`truncated_gzip`, `not_html`, ...) instead of raising, so that a
-bad record never stops a run and never vanishes. WARC `request`, `metadata`, `warcinfo` and
+JSONL (.jsonl, .jsonl.gz, .jsonl.zst, .json.gz, .json.zst: one JSON object with `text` per line)
+and Parquet (`text` column). Every document-bearing record yields exactly one `RawRecord`; a
+record that cannot be read yields one with `error` set (`truncated_gzip`, `not_html`, ...)
+instead of raising, so that a bad record never stops a run and never vanishes. WARC `request`, `metadata`, `warcinfo` and
 `revisit` records carry no document; `RangeReader.non_document_records` counts them.
 
 Reading by ranges. A file is split into byte ranges [start, end) (`plan_ranges`) that workers read
@@ -16,12 +16,13 @@ on their own, so no worker holds a whole file and one large file keeps every wor
   span, up to the next good member, is one `corrupt_gzip` error.
 - .jsonl: a range owns the lines that start in it.
 - .parquet: a range owns the row groups whose first column chunk starts in it.
-Other inputs (uncompressed WARC, gzipped JSONL) are one range each.
+Other inputs (uncompressed WARC, gzipped or zstd-compressed JSONL) are one range each.
 
 Where a record came from: `source_offset` and `source_length` are the record's gzip member in the
 compressed file (seek to the offset, inflate one member: the record, as Common Crawl's index
 addresses records), its bytes in an uncompressed WARC or JSONL file, its line's bytes in the
-inflated stream of a gzipped JSONL file, or its row number in a Parquet file (length null).
+decompressed stream of a gzipped or zstd JSONL file, or its row number in a Parquet file (length
+null).
 
 Files are opened by the caller, so the same code reads local files and any Beam FileSystems path.
 """
@@ -37,6 +38,7 @@ from collections.abc import Callable, Iterator
 from typing import IO
 
 import brotli
+import zstandard
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from thresher.contracts.recipe import MAX_RECORD_BYTES
@@ -45,7 +47,8 @@ from thresher.contracts.schema import RawRecord, document_id
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
 SUPPORTED = (
-    "thresher reads .warc, .wet, .jsonl (also .json, .ndjson), each optionally .gz, .parquet, and saved pages "
+    "thresher reads .warc, .wet, .jsonl (also .json, .ndjson), each optionally .gz (JSONL also .zst), .parquet, "
+    "and saved pages "
     "(.html, .htm, .xhtml, optionally .gz)"
 )
 # A saved page's URL: from `<page>.url` beside it (one line), else from the page itself, in the
@@ -84,6 +87,15 @@ def detect_format(path: str) -> str:
     if name.endswith(HTML_SUFFIXES):
         return "html"
     raise ValueError(f"cannot tell the format of {path!r} from its name: {SUPPORTED}")
+
+
+def unreadable_zstd(path: str) -> bool:
+    """A .zst input of a format read from a zstd stream only where it is JSONL: zstd WARC (with its
+    dictionary, as .warc.zst files carry one), WET, Parquet and saved pages are refused at launch."""
+    try:
+        return path.lower().endswith(".zst") and detect_format(path) != "jsonl"
+    except ValueError:
+        return False  # an unknown format: the reader's unknown_format error says so
 
 
 def splittable(path: str) -> bool:
@@ -460,8 +472,18 @@ class RangeReader:
 
     def _jsonl(self, gzipped: bool) -> Iterator[RawRecord]:
         fmt = "jsonl"
-        if gzipped:
-            stream: IO[bytes] = io.BufferedReader(GzipMembers(self.fh), CHUNK)
+        if self.path.lower().endswith(".zst"):  # by name: zstd's magic number is not checked first
+            # Every frame, streamed: memory is the frame's window (at most 128 MiB, zstd's default
+            # limit, ZSTD_WINDOWLOG_LIMIT_DEFAULT; a frame that needs more, from `zstd --long=31`,
+            # is corrupt_zstd with zstd's reason) and a buffer, whatever the file's size. The
+            # stream reader does not report a stream cut short: a truncated file's cut line is
+            # malformed_json.
+            self.fh.seek(0)
+            reader = zstandard.ZstdDecompressor().stream_reader(self.fh, read_size=CHUNK, read_across_frames=True)
+            stream: IO[bytes] = io.BufferedReader(reader, CHUNK)
+            pos, end = 0, None
+        elif gzipped:
+            stream = io.BufferedReader(GzipMembers(self.fh), CHUNK)
             pos, end = 0, None
         else:
             stream, pos, end = self.fh, self.start, self.end
@@ -476,9 +498,11 @@ class RangeReader:
                 offset, pos = pos, pos + len(line)
                 if line.strip():
                     yield self._json_record(line, offset)
-        except (EOFError, zlib.error) as exc:  # an OSError is the storage's, not the data's: it propagates
-            reason = "truncated_gzip" if isinstance(exc, EOFError) else "corrupt_gzip"
-            yield self._error(fmt, pos, reason, None)
+        except (EOFError, zlib.error, zstandard.ZstdError) as exc:  # an OSError is the storage's: it propagates
+            if isinstance(exc, zstandard.ZstdError):
+                yield self._error(fmt, pos, "corrupt_zstd", None, error_detail=str(exc)[:500])
+            else:
+                yield self._error(fmt, pos, "truncated_gzip" if isinstance(exc, EOFError) else "corrupt_gzip", None)
 
     def _json_record(self, line: bytes, offset: int) -> RawRecord:
         fmt, length = "jsonl", len(line)

@@ -39,13 +39,14 @@ from apache_beam.io.filesystems import FileSystems
 
 from thresher.contracts.errors import UsageError
 from thresher.contracts.funnel import check_accounting, format_funnel
-from thresher.contracts.layout import RUN_FILE, STATS_FILE, WORK, check_complete
-from thresher.pipelines.readers import URL_SIDECAR, plan_ranges
+from thresher.contracts.layout import CARD_FILE, RUN_FILE, STATS_FILE, WORK, check_complete
+from thresher.pipelines import remote  # noqa: F401 - registers http(s):// with Beam's FileSystems, here and in workers
+from thresher.pipelines.readers import URL_SIDECAR, plan_ranges, unreadable_zstd
 
 RANGES = f"{WORK}/ranges"
 TMP = f"{WORK}/tmp"
 # What a run folder holds: --overwrite replaces these and refuses to touch anything else.
-RUN_ENTRIES = {"curated", "errors", "exclusions", STATS_FILE, WORK}
+RUN_ENTRIES = {"curated", "errors", "exclusions", STATS_FILE, CARD_FILE, WORK}
 # Ranges: at least this many over the whole input when it is large enough (work for every worker,
 # progress in steps of at most 1/64), of 1 to 16 MiB: a worker holds one range's kept documents
 # and samples at a time (~0.1 GiB at 16 MiB of Common Crawl), and a Common Crawl WARC file of
@@ -78,18 +79,29 @@ def match_inputs(patterns: list[str]) -> list[tuple[str, int]]:
     matches nothing (a typo would otherwise be an empty run that succeeds), and for the outputs of
     a run that did not finish (contracts/layout.py)."""
     files = {}
-    try:
-        results = FileSystems.match(list(patterns))
-    except Exception as e:  # noqa: BLE001 - Beam wraps every filesystem's errors its own way
-        raise UsageError(f"cannot list --input {patterns}: {e}") from None
-    for pattern, result in zip(patterns, results):
-        found = [m for m in result.metadata_list if not m.path.endswith("/")]
-        if not found:
-            raise UsageError(f"--input {pattern!r} matches no files")
-        zstd = [m.path for m in found if m.path.endswith(".zst")]
-        if zstd:
-            raise UsageError(f"--input {zstd[0]!r}: zstd-compressed inputs are not read yet; decompress them first")
-        files.update((m.path, m.size_in_bytes) for m in found)
+    # FileSystems.match asks the first pattern's filesystem for all of them: one call per scheme
+    # (local paths and https:// URLs may be mixed), in one batch each (a bucket lists in bulk, the
+    # web's HEAD requests run in parallel).
+    by_scheme: dict[str | None, list[str]] = {}
+    for pattern in patterns:
+        by_scheme.setdefault(FileSystems.get_scheme(pattern), []).append(pattern)
+    for group in by_scheme.values():
+        try:
+            results = FileSystems.match(group)
+        except UsageError:
+            raise
+        except Exception as e:  # noqa: BLE001 - Beam wraps every filesystem's errors its own way
+            raise UsageError(f"cannot list --input {group}: {e}") from None
+        for pattern, result in zip(group, results):
+            found = [m for m in result.metadata_list if not m.path.endswith("/")]
+            if not found:
+                raise UsageError(f"--input {pattern!r} matches no files")
+            zstd = [m.path for m in found if unreadable_zstd(m.path)]
+            if zstd:
+                raise UsageError(
+                    f"--input {zstd[0]!r}: of zstd-compressed inputs, thresher reads JSONL only; decompress it first"
+                )
+            files.update((m.path, m.size_in_bytes) for m in found)
     # A saved page's `.url` sidecar is read with its page, not as an input of its own.
     check_complete(files, FileSystems.exists)
     sidecars = {path for path in files if path.endswith(URL_SIDECAR) and path.removesuffix(URL_SIDECAR) in files}
@@ -152,6 +164,8 @@ def report(stats: dict, output: str) -> int:
 class RunFolder:
     """An output folder and the one run it holds."""
 
+    entries = RUN_ENTRIES  # what this kind of run writes (a Common Crawl fetch: warc/, errors/, ...)
+
     def __init__(self, output: str):
         self.output = output.rstrip("/") or output
 
@@ -177,7 +191,7 @@ class RunFolder:
                 f"--input {inside[0]!r} lies inside --output {self.output!r}: choose another output folder"
             )
         existing = set(self._entries())
-        foreign = sorted(existing - RUN_ENTRIES)
+        foreign = sorted(existing - self.entries)
         if foreign:
             raise UsageError(
                 f"--output {self.output!r} holds files that are not a thresher run's "
