@@ -1,0 +1,483 @@
+"""`thresher scrape` against HTTP servers started here, on loopback only (127.0.0.1 and 127.0.0.2;
+the tests pass --allow-loopback): robots.txt and Crawl-delay, pacing with two workers, a slow
+response, 429/503 with Retry-After, redirects (a chain, a loop, one into a private network, one
+to cloud metadata), a body over the limit, binary content, a connection reset; every URL
+accounted for, the output read by thresher's own reader, a relaunch that skips finished shards.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import io
+import json
+import socket
+import struct
+import threading
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from thresher.pipelines import fetch, scrape
+from thresher.pipelines.readers import RangeReader
+
+from conftest import run_cli
+
+PAGE = "<html><head><title>{t}</title></head><body><p>{t}: a page served by the test.</p></body></html>"
+
+
+class Server:
+    """A threaded HTTP server on `address`; `routes`: path -> handler(request) writing a response;
+    `log`: (path, arrival time) per request, in arrival order."""
+
+    def __init__(self, address: str, routes: dict, robots: str | int = ""):
+        self.routes = {"/robots.txt": _robots(robots), **routes}
+        self.log: list[tuple[str, float]] = []
+        self.hits: dict[str, int] = defaultdict(int)
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                server.log.append((self.path, time.monotonic()))
+                server.hits[self.path] += 1
+                route = server.routes.get(self.path.split("?", 1)[0])
+                if route is None:
+                    _send(self, 404, b"not found")
+                else:
+                    route(self, server.hits[self.path])
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer((address, 0), Handler)
+        self.httpd.daemon_threads = True
+        self.httpd.handle_error = lambda *a: None  # the reset route breaks its own connection on purpose
+        self.base = f"http://{address}:{self.httpd.server_port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def times(self) -> list[float]:
+        return [t for _, t in self.log]
+
+
+def _send(h, status: int, body: bytes, ctype: str = "text/html; charset=utf-8", headers=(), chunked=False):
+    h.send_response(status)
+    h.send_header("Content-Type", ctype)
+    for k, v in headers:
+        h.send_header(k, v)
+    if chunked:
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        for i in range(0, len(body), 4096):
+            piece = body[i : i + 4096]
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        h.wfile.write(b"0\r\n\r\n")
+    else:
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+
+def _robots(robots: str | int):
+    def route(h, _):
+        if isinstance(robots, int):
+            _send(h, robots, b"", "text/plain")
+        else:
+            _send(h, 200, robots.encode(), "text/plain")
+
+    return route
+
+
+def page(title: str, **kw):
+    return lambda h, _: _send(h, 200, PAGE.format(t=title).encode(), **kw)
+
+
+def redirect(location: str, status: int = 301):
+    return lambda h, _: _send(h, status, b"", headers=[("Location", location)])
+
+
+def reset(h, _):
+    # SO_LINGER 0: close() sends an RST, the client's read fails with "connection reset by peer"
+    h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    h.connection.close()
+    h.wfile = io.BytesIO()
+    h.close_connection = True
+
+
+def slow(h, _):
+    time.sleep(1.0)
+    _send(h, 200, PAGE.format(t="slow").encode())
+
+
+def throttled_once(h, hit):
+    if hit == 1:
+        _send(h, 429, b"slow down", headers=[("Retry-After", "1")])
+    else:
+        _send(h, 200, PAGE.format(t="after 429").encode())
+
+
+def unavailable(after: str):
+    return lambda h, _: _send(h, 503, b"down", headers=[("Retry-After", after)])
+
+
+def gzipped(h, _):
+    _send(h, 200, gzip.compress(PAGE.format(t="gzipped").encode()), headers=[("Content-Encoding", "gzip")])
+
+
+ROBOTS = """User-agent: *
+Disallow: /private
+Allow: /private/open*
+
+User-agent: otherbot
+Disallow: /
+"""
+
+
+@contextmanager
+def sites():
+    a_routes = {
+        "/a": page("a"),
+        "/b": page("b", chunked=True),
+        "/gzip": gzipped,
+        "/private/secret": page("secret"),
+        "/private/open-1": page("open"),
+        "/slow": slow,
+        "/429": throttled_once,
+        "/503": unavailable("1"),
+        "/503-long": unavailable("3600"),
+        "/chain/3": redirect("/chain/2"),
+        "/chain/2": redirect("/chain/1", 302),
+        "/chain/1": redirect("/a?from=chain", 307),
+        "/loop": redirect("/loop"),
+        "/to-private": redirect("http://10.0.0.1/admin"),
+        "/to-metadata": redirect("http://169.254.169.254/latest/meta-data/"),
+        "/to-ftp": redirect("ftp://files.example.org/"),
+        "/big": page("big" * 40_000),
+        "/big-chunked": page("big" * 40_000, chunked=True),
+        "/binary": lambda h, _: _send(h, 200, bytes(range(256)) * 8, "application/octet-stream"),
+        "/reset": reset,
+        "/gone": lambda h, _: _send(h, 410, b"gone " * 30_000),  # an error page larger than the body cap
+    }
+    b_routes = {f"/p{i}": page(f"b{i}") for i in range(3)}
+    with (
+        Server("127.0.0.1", a_routes, ROBOTS) as a,
+        Server("127.0.0.2", b_routes, "User-agent: *\nCrawl-delay: 1\n") as b,
+    ):
+        # robots.txt answering 503: the whole host is off limits (RFC 9309 §2.3.1.4)
+        with Server("127.0.0.1", {"/x": page("x")}, 503) as c:
+            yield a, b, c
+
+
+def scrape_cli(urls: Path, out: Path, *extra) -> int:
+    return run_cli(
+        "scrape",
+        [
+            "--input",
+            urls,
+            "--output",
+            out,
+            "--allow-loopback",
+            "--user-agent",
+            "thresher-test (+mailto:test@example.org)",
+            "--read-timeout",
+            "0.5",
+            "--connect-timeout",
+            "0.5",
+            "--max-bytes",
+            "100000",
+            "--retries",
+            "1",
+            "--max-retry-wait",
+            "5",
+            "--workers",
+            "1",
+            *extra,
+        ],
+    )
+
+
+def read_errors(out: Path) -> dict[str, dict]:
+    lines = [json.loads(line) for f in sorted((out / "errors").glob("*.jsonl")) for line in f.read_text().splitlines()]
+    return {line["url"]: line for line in lines}
+
+
+def read_records(out: Path) -> list:
+    records = []
+    for path in sorted((out / "warc").glob("*.warc.gz")):
+        with open(path, "rb") as fh:
+            records += list(RangeReader(str(path), fh))
+    return records
+
+
+def test_scrape_every_url_ends_in_a_record_or_a_reason(tmp_path):
+    with sites() as (a, b, c):
+        listed = {
+            # fetched
+            f"{a.base}/a": None,
+            f"{a.base}/b": None,
+            f"{a.base}/gzip": None,
+            f"{a.base}/private/open-1": None,
+            f"{a.base}/429": None,
+            f"{a.base}/chain/3": None,
+            f"{b.base}/p0": None,
+            f"{b.base}/p1": None,
+            f"{b.base}/p2": None,
+            # errors
+            f"{a.base}/private/secret": "robots_disallowed",
+            f"{a.base}/slow": "timeout",
+            f"{a.base}/503": "http_503_exhausted",
+            f"{a.base}/503-long": "http_503_exhausted",
+            f"{a.base}/loop": "too_many_redirects",
+            f"{a.base}/to-private": "blocked_address",
+            f"{a.base}/to-metadata": "blocked_address",
+            f"{a.base}/to-ftp": "bad_redirect",
+            f"{a.base}/big": "too_large",
+            f"{a.base}/big-chunked": "too_large",
+            f"{a.base}/binary": "content_type",
+            f"{a.base}/reset": "connection_error_exhausted",
+            f"{a.base}/missing": "http_404",
+            f"{a.base}/gone": "http_410",
+            f"{a.base}/caf\u00e9 menu?q=a b": "http_404",  # sent percent-encoded
+            "http://127.0.0.1:9/closed-port": "connection_error_exhausted",  # its robots.txt, tried twice
+            f"{c.base}/x": "robots_disallowed",
+            "http://10.1.2.3/": "blocked_address",
+            "http://[::ffff:169.254.169.254]/": "blocked_address",
+            "ftp://example.org/file": "invalid_url",
+            "not a url": "invalid_url",
+            "http:///no-host": "invalid_url",
+        }
+        urls = tmp_path / "urls.txt"
+        urls.write_text("# a comment, then a blank line\n\n" + "\n".join(listed) + f"\n{a.base}/a\n")  # /a twice
+        out = tmp_path / "out"
+        assert scrape_cli(urls, out, "--rate", "20") == 0
+
+    stats = json.loads((out / "stats.json").read_text())
+    (stage,) = stats["stages"]
+    assert stats["accounting_ok"]
+    assert stage["in"]["docs"] == len(listed) + 1  # the duplicate too
+    fetched = [u for u, reason in listed.items() if reason is None]
+    assert stage["kept"]["docs"] == len(fetched)
+
+    errors = read_errors(out)
+    expected = {u: r for u, r in listed.items() if r is not None}
+    assert {u: e["reason"] for u, e in errors.items() if u in expected} == expected
+    assert stage["errored"].pop("duplicate_url")["docs"] == 1
+    assert sum(v["docs"] for v in stage["errored"].values()) == len(expected)
+    assert "Retry-After 3600" in errors[f"{a.base}/503-long"]["detail"]
+    assert errors[f"{a.base}/503"]["attempts"] == 2  # one retry
+    # refused before connecting: a connection to 10.0.0.1 would have ended as a timeout
+    assert "10.0.0.1 is private" in errors[f"{a.base}/to-private"]["detail"]
+    assert "metadata" in errors[f"{a.base}/to-metadata"]["detail"]
+    assert not any(p.startswith("/private/secret") for p, _ in a.log)  # robots.txt obeyed
+    assert [p for p, _ in c.log] == ["/robots.txt"]
+    assert "/caf%C3%A9%20menu?q=a%20b" in a.hits
+
+    # what curate reads: one document per response record, the gzipped body decoded
+    records = read_records(out)
+    assert [r.error for r in records] == [None] * len(fetched)
+    by_url = {r.url: r for r in records}
+    assert set(by_url) == {u for u in fetched if "/chain/" not in u} | {f"{a.base}/a?from=chain"}
+    assert by_url[f"{a.base}/gzip"].payload == PAGE.format(t="gzipped").encode()
+    assert by_url[f"{a.base}/b"].payload == PAGE.format(t="b").encode()  # chunked on the wire
+
+    # pacing: Crawl-delay 1 on host b (robots.txt included), the 429's Retry-After on host a
+    gaps = [t2 - t1 for t1, t2 in zip(b.times(), b.times()[1:])]
+    assert len(gaps) == 3 and min(gaps) >= 0.98
+    hits_429 = [t for p, t in a.log if p == "/429"]
+    assert len(hits_429) == 2 and hits_429[1] - hits_429[0] >= 0.98
+
+
+def test_warc_records_carry_the_exchange(tmp_path):
+    from warcio.archiveiterator import ArchiveIterator
+
+    with Server("127.0.0.1", {"/a": page("a")}) as a:
+        urls = tmp_path / "urls.jsonl"
+        urls.write_text(json.dumps({"url": f"{a.base}/a"}) + "\n" + json.dumps({"link": "x"}) + "\n")
+        out = tmp_path / "out"
+        assert scrape_cli(urls, out) == 0
+    path = out / "warc" / f"{scrape.shard_name(scrape.shard_of('127.0.0.1', 16), 16)}.warc.gz"
+    with open(path, "rb") as fh:
+        records = [r for r in ArchiveIterator(fh) if r.content_stream().read() is not None]
+    assert [r.rec_type for r in records] == ["warcinfo", "request", "response", "metadata"]
+    request, response = records[1], records[2]
+    assert response.rec_headers["WARC-Target-URI"] == f"{a.base}/a"
+    assert response.rec_headers["WARC-IP-Address"] == "127.0.0.1"
+    assert response.rec_headers["WARC-Payload-Digest"].startswith("sha1:")
+    assert response.rec_headers["WARC-Concurrent-To"] == request.rec_headers["WARC-Record-ID"]
+    assert response.rec_headers["WARC-Date"] and records[0].rec_headers["WARC-Type"] == "warcinfo"
+    assert request.http_headers["User-Agent"] == "thresher-test (+mailto:test@example.org)"
+    assert read_errors(out)['{"link": "x"}']["reason"] == "invalid_url"
+
+
+def _two_shards(hosts: list[str]) -> int:
+    """The smallest shard count that puts each of `hosts` in a shard of its own."""
+    return next(n for n in range(2, 50) if len({scrape.shard_of(scrape.site_of(h), n) for h in hosts}) == len(hosts))
+
+
+@pytest.mark.slow
+def test_rate_per_host_holds_with_two_workers(tmp_path):
+    rate, n = 5.0, 6
+    routes = {f"/p{i}": page(f"p{i}") for i in range(n)}
+    with Server("127.0.0.1", routes) as a, Server("127.0.0.2", routes) as b:
+        # each host's URLs split over two lists: grouping, not the input, decides who fetches them
+        for k in range(2):
+            (tmp_path / f"urls{k}.txt").write_text(
+                "\n".join(f"{s.base}/p{i}" for i in range(k, n, 2) for s in (a, b)) + "\n"
+            )
+        shards = _two_shards(["127.0.0.1", "127.0.0.2"])
+        args = ["--rate", str(rate), "--shards", str(shards), "--input", tmp_path / "urls1.txt"]
+        out = tmp_path / "out"
+        assert scrape_cli(tmp_path / "urls0.txt", out, *args, "--workers", "2") == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["stages"][0]["kept"]["docs"] == 2 * n
+    # the two hosts were fetched at the same time, by the two workers
+    assert a.times()[0] < b.times()[-1] and b.times()[0] < a.times()[-1]
+    for server in (a, b):
+        times = server.times()
+        assert len(times) == n + 1  # robots.txt, then the pages
+        gaps = [t2 - t1 for t1, t2 in zip(times, times[1:])]
+        assert min(gaps) >= 1 / rate - 0.02, gaps
+
+
+def test_relaunch_skips_finished_shards(tmp_path):
+    routes = {f"/p{i}": page(f"p{i}") for i in range(2)}
+    with Server("127.0.0.1", routes) as a, Server("127.0.0.2", routes) as b:
+        urls = tmp_path / "urls.txt"
+        urls.write_text("\n".join(f"{s.base}/p{i}" for i in range(2) for s in (a, b)) + "\n")
+        shards = _two_shards(["127.0.0.1", "127.0.0.2"])
+        out = tmp_path / "out"
+        assert scrape_cli(urls, out, "--rate", "0", "--shards", shards) == 0
+        first = json.loads((out / "stats.json").read_text())
+        assert len(a.log) == len(b.log) == 3
+
+        assert scrape_cli(urls, out, "--rate", "0", "--shards", shards) == 0  # complete: nothing fetched
+        assert len(a.log) == len(b.log) == 3
+
+        # a run stopped after host a's shard: b's shard is fetched again, a's is not
+        b_shard = scrape.shard_name(scrape.shard_of("127.0.0.2", shards), shards)
+        (out / "stats.json").unlink()
+        (out / "_work" / "done" / f"{b_shard}.json").unlink()
+        assert scrape_cli(urls, out, "--rate", "0", "--shards", shards) == 0
+        assert (len(a.log), len(b.log)) == (3, 6)
+    second = json.loads((out / "stats.json").read_text())
+    assert second["stages"] == first["stages"]
+    assert len(read_records(out)) == 4
+
+    # another list into the same folder: refused, one line, exit 2
+    other = tmp_path / "other.txt"
+    other.write_text("http://127.0.0.1:9/\n")
+    assert scrape_cli(other, out) == 2
+
+
+def test_the_guard_is_on_by_default(tmp_path):
+    with Server("127.0.0.1", {"/a": page("a")}) as a:
+        urls = tmp_path / "urls.txt"
+        urls.write_text(f"{a.base}/a\n")
+        out = tmp_path / "out"
+        assert run_cli("scrape", ["--input", urls, "--output", out, "--workers", "1"]) == 0
+    assert a.log == []
+    (error,) = read_errors(out).values()
+    assert error["reason"] == "blocked_address" and "127.0.0.1 is loopback" in error["detail"]
+
+
+@pytest.mark.parametrize(
+    "address, refused",
+    [
+        ("93.184.215.14", None),
+        ("2606:4700:4700::1111", None),
+        ("::ffff:8.8.8.8", None),
+        ("127.0.0.1", "loopback"),
+        ("127.8.9.10", "loopback"),
+        ("::1", "loopback"),
+        ("::ffff:127.0.0.1", "loopback"),  # IPv4-mapped: judged as the IPv4 address
+        ("2002:7f00:1::", "loopback"),  # 6to4 around 127.0.0.1
+        ("10.0.0.1", "private"),
+        ("172.16.5.4", "private"),
+        ("192.168.1.1", "private"),
+        ("fc00::1", "private"),
+        ("64:ff9b::a00:1", "private"),  # NAT64 around 10.0.0.1
+        ("169.254.1.1", "link-local"),
+        ("fe80::1", "link-local"),
+        ("fe80::1%eth0", "link-local"),
+        ("224.0.0.1", "multicast"),
+        ("ff02::1", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("100.64.0.1", "CGNAT"),
+        ("240.0.0.1", "private"),  # reserved (Python counts 240/4 as private too)
+        ("192.0.2.1", "private"),  # documentation
+        ("169.254.169.254", "metadata"),
+        ("::ffff:169.254.169.254", "metadata"),
+        ("fd00:ec2::254", "metadata"),
+        ("100.100.100.200", "metadata"),
+    ],
+)
+def test_guard_refuses_addresses_inside(address, refused):
+    why = fetch.AddressGuard().refusal(address)
+    assert (why is None) if refused is None else (refused in why)
+
+
+def test_guard_opens_only_what_it_is_told():
+    guard = fetch.AddressGuard(allow_loopback=True, allow_networks=("10.1.0.0/16",))
+    assert guard.refusal("127.0.0.1") is None and guard.refusal("::ffff:127.0.0.1") is None
+    assert guard.refusal("10.1.2.3") is None
+    assert "private" in guard.refusal("10.2.0.1")
+    assert "metadata" in fetch.AddressGuard(allow_networks=("169.254.0.0/16",)).refusal("169.254.169.254")
+    with pytest.raises(fetch.FetchError) as e:
+        fetch.AddressGuard().resolve("127.0.0.1", 80)
+    assert e.value.reason == "blocked_address"
+
+
+def test_retry_after_and_backoff():
+    assert fetch.retry_after("7") == 7.0
+    assert 58 < fetch.retry_after(time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 60))) <= 60
+    assert fetch.retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: now
+    assert fetch.retry_after("soon") is None and fetch.retry_after(None) is None
+    waits = [fetch.backoff(3, 1.0, 5.0) for _ in range(200)]
+    assert 0 <= min(waits) and max(waits) <= 5.0 and max(waits) - min(waits) > 1  # jittered, capped
+
+
+def test_urls_shard_by_site():
+    assert scrape.site_of("www.example.co.uk") == scrape.site_of("news.example.co.uk") == "example.co.uk"
+    assert scrape.site_of("127.0.0.1") == "127.0.0.1"
+    assert scrape.shard_of("example.org", 16) == scrape.shard_of("example.org", 16)
+    # sha1, not Python's salted hash(): the same shard in every process and every run
+    assert scrape.shard_of("example.org", 1 << 30) == int("20116dfd6774a9e7", 16) % (1 << 30)
+    assert fetch.check_url("https://example.org:8443/x") is None
+    assert "scheme" in fetch.check_url("javascript:alert(1)")
+    assert fetch.check_url("http://example.org:99999/") is not None
+
+
+def test_https_is_verified_against_the_name(tmp_path):
+    """The connection goes to the checked address; the certificate is still checked against the
+    URL's host: refused without the CA (tls_error), fetched with it (--ca-certs)."""
+    import ssl
+
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca_pem = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_pem))
+    with Server("127.0.0.1", {"/a": page("a")}) as a:
+        a.httpd.socket = context.wrap_socket(a.httpd.socket, server_side=True)
+        https = a.base.replace("http://", "https://")
+        urls = tmp_path / "urls.txt"
+        urls.write_text(f"{https}/a\n")
+        assert scrape_cli(urls, tmp_path / "untrusted") == 0
+        assert scrape_cli(urls, tmp_path / "trusted", "--ca-certs", ca_pem) == 0
+    assert read_errors(tmp_path / "untrusted")[f"{https}/a"]["reason"] == "tls_error"
+    (record,) = read_records(tmp_path / "trusted")
+    assert record.url == f"{https}/a" and record.payload == PAGE.format(t="a").encode()
