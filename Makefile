@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # requirement would pull a multi-GB CUDA build.
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: install check-install demo lint format test test-fast clean
+.PHONY: install check-install demo report lint format test test-fast clean
 
 # The pip that $(PYTHON) ships, not upgraded: what a user's `python -m venv` gets. An upgrade here
 # once hid a package the code needs that only a newer pip installed (lxml_html_clean).
@@ -35,6 +35,16 @@ check-install:
 
 demo: install
 	$(BIN)/thresher demo --output demo-out
+
+# The demo run's report (demo-out/report.html; the demo first, if it has not run) and the README's
+# screenshot of it, docs/report.png, by headless Chromium (Debian's `chromium`, which .ci/run installs).
+CHROMIUM ?= chromium
+report: install
+	test -f demo-out/curated-run/stats.json || $(BIN)/thresher demo --output demo-out
+	$(BIN)/thresher report demo-out/curated-run --tokenizer demo-out/tokenizer -o demo-out/report.html
+	$(CHROMIUM) --headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking \
+		--hide-scrollbars --window-size=1200,1400 --screenshot=$(CURDIR)/docs/report.png \
+		file://$(CURDIR)/demo-out/report.html 2>/dev/null
 
 # ruff (format check and lint, rules in pyproject.toml) and a type check of the contracts package
 lint: install
