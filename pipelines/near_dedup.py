@@ -1,22 +1,32 @@
 """Near-duplicate removal on Beam: MinHash LSH buckets -> edges -> connected components.
 
-    (node, band keys) per document              filters/dedup.py MinHashDedup.band_keys, per range
-      | JoinBands: with the exact-dedup verdicts   only its survivors go on
-      | Buckets: GroupByKey                        the documents sharing one band of one group
-      | StarEdges                                  each bucket a star around its smallest node
-      | rounds x (LargeStar, SmallStar)            Kiveris et al. 2014, "Connected Components in
-                                                   MapReduce and Beyond": each round shrinks the
-                                                   components' diameter, and leaves them unchanged
-      | Labels                                     label(u) = min(u, neighbours of u)
-      | Converge                                   edges whose two ends still carry different labels,
-                                                   joined in one union-find (none once converged)
-    -> (node, survivor node) for every node with a near-duplicate; cluster sizes per survivor
+    per range and partition: its documents' band keys    filters/dedup.py MinHashDedup.band_keys,
+      as packed arrays (key, row), partition = key % P   computed per range (ProcessRanges)
+      | WithoutDropped                                   less the documents exact dedup dropped
+      | Partitions: GroupByKey                           one partition's keys, from every range
+      | PartitionEdges                                   sorted; each run of equal keys (a bucket)
+                                                         a star around its smallest node
+      | rounds x (LargeStar, SmallStar)                  Kiveris et al. 2014, "Connected Components
+                                                         in MapReduce and Beyond": each round
+                                                         shrinks the components' diameter
+      | Labels                                           label(u) = min(u, neighbours of u)
+      | Converge                                         edges whose two ends still carry different
+                                                         labels, joined in one union-find (none
+                                                         once converged)
+    -> verdicts with this stage's decision; cluster sizes on the survivors
 
 A node is `(doc id, source offset, range key)`: ids order the nodes, so the survivor of a component
 is its smallest id, on any runner and any number of workers (the offset and range key only tell
-apart copies of one record read twice). No step holds more than one bucket's or one node's
-neighbours, but for the last: the edges the rounds did not settle, joined in one process, and
-their mapping sent to every worker (empty once the rounds converged). On
+apart copies of one record read twice).
+
+What crosses Beam: band keys packed per (range, partition), 12 bytes a key (no Python object per
+key: the 14 keys of a document as tuples were most of a run's shuffle), then edges, only between
+documents that share a bucket. A partition worker holds 1/P of all keys, P = the number of input
+ranges up to MAX_PARTITIONS, so about one range's worth; it reads the ids of the documents of its
+shared buckets from their ranges' kept files. The keys of documents exact dedup dropped are taken
+out per range first (a join on the range key with the drops). No step holds more than one
+partition, one bucket or one node's neighbours, but for the last: the edges the rounds did not settle, joined in
+one process, and their mapping sent to every worker (empty once the rounds converged). On
 near-duplicate clusters (stars from buckets, chains from documents edited step by step) a few
 rounds settle every edge; tests/test_near_dedup.py checks long chains, where they do not and the
 union-find finishes the work, give the same components.
@@ -25,10 +35,18 @@ union-find finishes the work, give the same components.
 from __future__ import annotations
 
 import apache_beam as beam
+import numpy as np
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 
 from thresher.filters.minhash import NO_SHINGLES
+from thresher.pipelines.runs import RANGES, RunFolder
 
-NO_SHINGLES_KEY = int(NO_SHINGLES)
+# Partitions of the band keys: as many as input ranges (a partition then holds about one range's
+# keys), at most this many: each range sends one packed array per partition, so ranges x
+# partitions elements cross Beam. At 256, a partition of a billion documents' keys is ~0.7 GB.
+MAX_PARTITIONS = 256
 
 # Rounds of large-star + small-star before the union-find takes what is left: each round at
 # least halves a path's length in practice; 4 settle chains of 16 documents.
@@ -177,11 +195,109 @@ def _node_verdict(item):
     return (verdict[0], verdict[1], key), verdict
 
 
-def _bucket_keys(item):
-    """(node, its band keys) -> (node, the keys it is bucketed by): none for a document too short
-    for one shingle (NO_SHINGLES), 63 bits each (Beam's coder pickles ints past int64)."""
-    node, keys = item
-    return node, [key >> 1 for key in keys if key != NO_SHINGLES_KEY]
+def partitions_for(ranges: int) -> int:
+    return max(1, min(ranges, MAX_PARTITIONS))
+
+
+def partition_keys(range_key: str, band_keys: np.ndarray, partitions: int):
+    """A range's (documents x bands) keys -> (partition, (range key, keys, rows)) per partition it
+    has keys in, packed as bytes (uint64 keys, uint32 row numbers in the range's kept file). A
+    document too short for one shingle (NO_SHINGLES) is bucketed nowhere."""
+    band_keys = np.asarray(band_keys, dtype=np.uint64)
+    rows = np.repeat(np.arange(len(band_keys), dtype=np.uint32), band_keys.shape[1] if band_keys.ndim == 2 else 0)
+    keys = band_keys.reshape(-1)
+    real = keys != NO_SHINGLES
+    keys, rows = keys[real], rows[real]
+    part = keys % np.uint64(partitions)
+    order = np.argsort(part, kind="stable")
+    keys, rows, part = keys[order], rows[order], part[order]
+    bounds = np.flatnonzero(np.diff(part)) + 1
+    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(keys)]):
+        if hi > lo:
+            yield int(part[lo]), (range_key, keys[lo:hi].tobytes(), rows[lo:hi].tobytes())
+
+
+def shared_buckets(keys: np.ndarray, refs: np.ndarray) -> list[np.ndarray]:
+    """Keys (n,) and what holds each (n, 2: range number, row) -> the holders of every key held
+    more than once (a bucket of two or more), each an array of distinct (range number, row)."""
+    if not len(keys):
+        return []
+    order = np.lexsort((refs[:, 1], refs[:, 0], keys))
+    keys, refs = keys[order], refs[order]
+    starts = np.r_[0, np.flatnonzero(keys[1:] != keys[:-1]) + 1]
+    ends = np.r_[starts[1:], len(keys)]
+    return [np.unique(refs[lo:hi], axis=0) for lo, hi in zip(starts, ends) if hi - lo > 1]
+
+
+class _PartitionEdges(beam.DoFn):
+    """(partition, [(range key, keys, rows)]) -> star edges of its shared buckets, between nodes
+    (id, offset, range key): the ids and offsets read from the ranges' kept files, for the
+    documents of shared buckets only."""
+
+    def __init__(self, output: str):
+        self.output = output  # the run folder, whose _work/ranges hold the kept files
+
+    def process(self, item):
+        _, parts = item
+        parts = sorted(parts)
+        range_keys = [key for key, _, _ in parts]
+        keys = np.concatenate([np.frombuffer(k, dtype=np.uint64) for _, k, _ in parts])
+        rows = np.concatenate([np.frombuffer(r, dtype=np.uint32) for _, _, r in parts])
+        numbers = np.concatenate([np.full(len(r) // 4, i, dtype=np.uint32) for i, (_, _, r) in enumerate(parts)])
+        buckets = shared_buckets(keys, np.stack([numbers, rows], axis=1))
+        del keys, rows, numbers
+        nodes = {}  # range number -> its (id, offset) by row, read once per partition
+        for bucket in buckets:
+            members = []
+            for number, row in bucket.tolist():
+                if number not in nodes:
+                    nodes[number] = self._nodes(range_keys[number])
+                doc_id, offset = nodes[number][row]
+                members.append((doc_id, offset, range_keys[number]))
+            yield from star_edges((None, members))
+
+    def _nodes(self, range_key: str) -> list[tuple[str, int]]:
+        return list(zip(*_kept_nodes(self.output, range_key)))
+
+
+class _WithoutDropped(beam.DoFn):
+    """(range key, {"parts": [(partition, (range key, keys, rows))], "dropped": [(id, offset)]})
+    -> its parts, less the rows of documents an earlier stage (exact dedup) dropped: such a copy is
+    never a cluster's survivor, and left in its buckets it would link documents that resemble it
+    but not each other (under `scope: crawl`, a copy of another crawl's document)."""
+
+    def __init__(self, output: str):
+        self.output = output
+
+    def process(self, item):
+        range_key, grouped = item
+        parts, dropped = grouped["parts"], set(grouped["dropped"])
+        if not dropped:
+            yield from parts
+            return
+        ids, offsets = _kept_nodes(self.output, range_key)
+        rows = np.array([i for i, node in enumerate(zip(ids, offsets)) if node in dropped], dtype=np.uint32)
+        for partition, (key, keys, part_rows) in parts:
+            part_rows = np.frombuffer(part_rows, dtype=np.uint32)
+            keep = ~np.isin(part_rows, rows)
+            if keep.any():
+                keys = np.frombuffer(keys, dtype=np.uint64)[keep]
+                yield partition, (key, keys.tobytes(), part_rows[keep].tobytes())
+
+
+def _dropped_before(item):
+    """(node, verdict) -> (range key, (id, offset)) for a document an earlier stage dropped."""
+    node, verdict = item
+    if verdict[3] is not None:
+        yield node[2], (node[0], node[1])
+
+
+def _kept_nodes(output: str, range_key: str) -> tuple[list, list]:
+    """A range's kept documents' ids and offsets, in row order."""
+    path = RunFolder(output).path(RANGES, f"{range_key}.kept.parquet")
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+        table = pq.read_table(fh, columns=["id", "source_offset"])
+    return table.column("id").to_pylist(), table.column("source_offset").to_pylist()
 
 
 def _entries_of_kept(item):
@@ -235,25 +351,28 @@ class _Decide(beam.DoFn):
 
 
 class NearDedup(beam.PTransform):
-    """(verdicts by range, (bucket key, node) per document and band) -> (verdicts by range with this
-    stage's decisions, this stage's funnel items). Verdicts: (doc id, offset, fields to set, drop
-    (stage, reason, id it duplicates or None) or None, (bytes, chars, words))."""
+    """(verdicts by range, band keys by partition: `partition_keys`) -> (verdicts by range with
+    this stage's decisions, this stage's funnel items). Verdicts: (doc id, offset, fields to set,
+    drop (stage, reason, id it duplicates or None) or None, (bytes, chars, words)). `output`: the
+    run folder, where the ranges' kept files are."""
 
-    def __init__(self, stage: str, namespace: str, rounds: int = DEFAULT_ROUNDS):
+    def __init__(self, stage: str, namespace: str, output: str, rounds: int = DEFAULT_ROUNDS):
         super().__init__()
         self.stage = stage
         self.namespace = namespace
+        self.output = output
         self.rounds = rounds
 
     def expand(self, inputs):
-        verdicts, bands = inputs
+        verdicts, band_parts = inputs
         by_node = verdicts | "ByNode" >> beam.Map(_node_verdict)
+        dropped = by_node | "DroppedBefore" >> beam.FlatMap(_dropped_before)
         edges = (
-            {"verdict": by_node, "keys": bands | "BucketKeys" >> beam.Map(_bucket_keys)}
-            | "JoinBands" >> beam.CoGroupByKey()
-            | "BucketEntries" >> beam.FlatMap(_entries_of_kept)
-            | "Buckets" >> beam.GroupByKey()
-            | "StarEdges" >> beam.FlatMap(star_edges)
+            {"parts": band_parts | "ByRange" >> beam.Map(lambda part: (part[1][0], part)), "dropped": dropped}
+            | "JoinDropped" >> beam.CoGroupByKey()
+            | "WithoutDropped" >> beam.ParDo(_WithoutDropped(self.output))
+            | "Partitions" >> beam.GroupByKey()
+            | "PartitionEdges" >> beam.ParDo(_PartitionEdges(self.output))
             | "DistinctEdges" >> beam.Distinct()
         )
         roots = edges | "Components" >> ConnectedComponents(self.rounds)

@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import apache_beam as beam
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
@@ -32,9 +33,10 @@ from apache_beam.runners.runner import PipelineState
 
 from thresher import __version__
 from thresher.contracts.funnel import Funnel, stats_document, summarize
-from thresher.contracts.schema import DOCUMENT_FIELDS, DOCUMENT_SCHEMA, Outcome, text_size, to_row
+from thresher.contracts.schema import DOCUMENT_FIELDS, DOCUMENT_SCHEMA, Outcome, scores_dict, text_size, to_row
 from thresher.filters.dedup import LineDedup, MinHashDedup, dedup_key
-from thresher.pipelines.near_dedup import LineRemovals, NearDedup
+from thresher.pipelines.datacard import write_card
+from thresher.pipelines.near_dedup import LineRemovals, NearDedup, partition_keys, partitions_for
 from thresher.pipelines.options import pipeline_options
 from thresher.pipelines.runs import (
     RANGES,
@@ -163,6 +165,7 @@ class _ProcessRange(beam.DoFn):
         exclusion_samples: int,
         minhash: dict | None = None,
         lines: bool = False,
+        partitions: int = 1,
     ):
         self.processor = processor
         self.output = output
@@ -170,6 +173,7 @@ class _ProcessRange(beam.DoFn):
         self.exclusion_samples = exclusion_samples
         self.minhash = minhash  # the minhash_dedup stage's options, when the recipe has one
         self.lines = lines  # whether the recipe has line_dedup
+        self.partitions = partitions  # of the MinHash band keys (near_dedup.partition_keys)
 
     def setup(self):
         self.processor.setup()
@@ -206,10 +210,12 @@ class _ProcessRange(beam.DoFn):
                 (row["id"], row["source_offset"], rng.key, row["payload_bytes"], trace[-2], trace[-1]),
             )
             node = (row["id"], row["source_offset"], rng.key)
-            if self.hasher is not None:
-                yield beam.pvalue.TaggedOutput(self.BANDS, (node, row["minhash_bands"]))
             if self.lines:
                 yield beam.pvalue.TaggedOutput(self.LINES, (node, row["line_hashes"]))
+        if self.hasher is not None and kept:  # the range's band keys, packed per partition
+            keys = np.array([row["minhash_bands"] for row in kept], dtype=np.uint64)
+            for part in partition_keys(rng.key, keys, self.partitions):
+                yield beam.pvalue.TaggedOutput(self.BANDS, part)
         yield from _references(summary.pop("samples"), self.folder.path(samples_path), self.SAMPLES)
         yield beam.pvalue.TaggedOutput(self.SUMMARY, summary)
 
@@ -260,8 +266,9 @@ class _ProcessRange(beam.DoFn):
 class ProcessRanges(beam.PTransform):
     """Input ranges -> (per kept document `(dedup key, (id, offset, range key, bytes, chars, words))`,
     per range a summary (its funnel and counts), dropped samples `(label, (id, file holding the JSON,
-    place))`, and per kept document `(node, its band keys)` with `minhash` (the minhash_dedup
-    stage's options) and `(node, its line hashes)` with `lines`; node = (id, offset, range key))."""
+    place))`, with `minhash` (the minhash_dedup stage's options) the range's band keys packed per
+    partition (near_dedup.partition_keys), and per kept document `(node, its line hashes)` with
+    `lines`; node = (id, offset, range key))."""
 
     def __init__(
         self,
@@ -271,9 +278,10 @@ class ProcessRanges(beam.PTransform):
         exclusion_samples: int,
         minhash: dict | None = None,
         lines: bool = False,
+        partitions: int = 1,
     ):
         super().__init__()
-        self.fn = _ProcessRange(processor, output, namespace, exclusion_samples, minhash, lines)
+        self.fn = _ProcessRange(processor, output, namespace, exclusion_samples, minhash, lines, partitions)
 
     def expand(self, ranges):
         tags = (_ProcessRange.SUMMARY, _ProcessRange.SAMPLES, _ProcessRange.BANDS, _ProcessRange.LINES)
@@ -387,7 +395,7 @@ class _WriteCurated(beam.DoFn):
             else:
                 stage, reason, duplicate_of = drop
                 extra = {"duplicate_of": duplicate_of} if duplicate_of is not None else {}
-                doc = row | {"scores": dict(row["scores"])}
+                doc = row | {"scores": scores_dict(row["scores"])}
                 samples.add(f"{stage}:{reason}", row["id"], document_json(doc, **extra))
         if kept:
             kept.sort(key=lambda r: (r["id"], r["source_offset"]))
@@ -581,6 +589,7 @@ class RangeRun:
                 self.exclusion_samples,
                 minhash and minhash[1],
                 lines is not None,
+                partitions_for(len(plan(files, range_bytes))),
             )
         )
         funnels = []
@@ -590,7 +599,7 @@ class RangeRun:
         else:
             verdicts = kept | "KeepAll" >> beam.Map(lambda kv: (kv[1][2], (kv[1][0], kv[1][1], {}, None, kv[1][3:])))
         if minhash:
-            verdicts, funnel = (verdicts, bands) | "NearDedup" >> NearDedup(minhash[0], self.namespace)
+            verdicts, funnel = (verdicts, bands) | "NearDedup" >> NearDedup(minhash[0], self.namespace, self.output)
             funnels.append(funnel)
         if lines:  # decided where the text is, by the writer
             verdicts = (verdicts, line_hashes) | "LineDedup" >> LineRemovals()
@@ -629,4 +638,5 @@ class RangeRun:
             return None
         if not self.options.keep_work:
             folder.finish()
+        write_card(self.output)  # the run's data card, README.md beside stats.json
         return read_json(folder.path(STATS_FILE))

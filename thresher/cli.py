@@ -1,7 +1,12 @@
 """`thresher <verb>`: one command tree for every stage; `thresher <verb> --help` says the rest.
 
+    thresher scrape    --input urls.txt --output scraped --user-agent 'thresher (+mailto:you@example.org)' [Beam options]
     thresher curate    --input 'crawl/*.warc.gz' --output runs/r1 [--recipe fineweb] [--workers N] [Beam options]
-    thresher stats     runs/r1
+    thresher curate    --crawl CC-MAIN-2024-22 --segments 1 --output runs/cc [--wet] [Beam options]
+    thresher cc fetch  --crawl CC-MAIN-2024-22 --url '*.sec.gov' --output runs/sec [--limit N] [Beam options]
+    thresher stats     runs/r1 [--compare runs/r2]
+    thresher report    runs/r1 [-o report.html] [--tokenizer runs/tok] [--compare runs/r2]
+    thresher card      runs/r1                (re)writes runs/r1/README.md, the run's data card
     thresher refilter  --input 'runs/r1/curated/*.parquet' --output runs/r2 --recipe strict.yaml [Beam options]
     thresher tokenizer train --input 'runs/r1/curated/*.parquet' --output runs/tok --vocab-size 32000
     thresher shard     --input 'runs/r1/curated/*.parquet' --tokenizer runs/tok --output runs/shards [Beam options]
@@ -13,7 +18,7 @@
     thresher classifier train|eval|prepare-quality|prepare-domain
 
 The same names everywhere: `--input` (one or more paths or globs, repeatable), `--output`,
-`--recipe`, `--workers`. Options a Beam verb (curate, refilter, shard) does not know are Beam
+`--recipe`, `--workers`. Options a Beam verb (scrape, curate, refilter, shard) does not know are Beam
 PipelineOptions, passed through unchanged (`--runner DataflowRunner --project P ...`).
 
 Errors are one line on stderr: exit 2 for a mistake in what was asked (a path, a recipe, an
@@ -32,15 +37,15 @@ import traceback
 
 # Flags renamed for consistency; still accepted, with a warning, for one release.
 RENAMED_FLAGS = {"--out": "--output", "--data": "--input"}
-BEAM_VERBS = ("curate", "refilter", "shard")
+BEAM_VERBS = ("scrape", "curate", "refilter", "shard", "cc")
 # How a UsageError (or a subclass) raised in a Beam worker reads in the launcher's exception.
 _WORKER_USAGE_ERROR = re.compile(
     r"^\S*(?:UsageError|ChecksumError|RecipeError|ShardSetError|TokenizerError): (.+)$", re.M
 )
 
 
-def _inputs(p: argparse.ArgumentParser, help: str) -> None:
-    p.add_argument("--input", action="extend", nargs="+", required=True, metavar="PATH", help=help)
+def _inputs(p: argparse.ArgumentParser, help: str, required: bool = True) -> None:
+    p.add_argument("--input", action="extend", nargs="+", required=required, metavar="PATH", help=help)
 
 
 def _workers(p: argparse.ArgumentParser) -> None:
@@ -90,16 +95,46 @@ def _module_arguments(module: str):
 
 
 def _curate_arguments(p: argparse.ArgumentParser) -> None:
-    _inputs(p, "WARC, WET, JSONL or Parquet files or globs, local or any Beam FileSystems path (gs://, s3://)")
+    _inputs(
+        p,
+        "WARC, WET, JSONL or Parquet files or globs, local or any Beam FileSystems path (gs://, s3://), or "
+        "https:// URLs (one file each: no globs); this, --crawl, or both",
+        required=False,
+    )
     p.add_argument("--output", required=True, help="run directory (local or gs://)")
     p.add_argument("--recipe", default=None, help="built-in recipe name or a recipe .yaml (default: fineweb)")
     _workers(p)
     _run_options(p)
+    importlib.import_module("thresher.pipelines.commoncrawl").add_crawl_arguments(p)
+
+
+def _scrape_arguments(p: argparse.ArgumentParser) -> None:
+    _inputs(p, "URL lists: text (one URL a line), JSONL or Parquet with a `url` column; local or gs://")
+    p.add_argument("--output", required=True, help="output folder: warc/, errors/, stats.json (local or gs://)")
+    importlib.import_module("thresher.pipelines.scrape").add_arguments(p)
+    _workers(p)
 
 
 def _stats_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN", help="a run directory, or a stats.json path")
     p.add_argument("--json", action="store_true", help="print the raw stats.json")
+    p.add_argument(
+        "--compare", metavar="RUN_B", help="and compare with run RUN_B: funnels, reasons, documents kept by one only"
+    )
+
+
+def _report_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN", help="a run directory (local)")
+    p.add_argument("-o", "--output", help="the HTML file to write (default: RUN/report.html)")
+    p.add_argument(
+        "--tokenizer",
+        help="tokenizer folder or tokenizer.json: count the kept documents' tokens with it (default: estimate them)",
+    )
+    p.add_argument("--compare", metavar="RUN_B", help="add a comparison with run RUN_B")
+
+
+def _card_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN", help="a finished run directory (curate or refilter): local or gs://")
 
 
 def _refilter_arguments(p: argparse.ArgumentParser) -> None:
@@ -134,8 +169,19 @@ def _recipes_arguments(p: argparse.ArgumentParser) -> None:
 # verb -> (help, how to add its arguments, what runs it). Arguments are added only for the verb on
 # the command line: some need their module's defaults, and importing torch or Beam takes seconds.
 VERBS = {
+    "scrape": (
+        "Fetch lists of URLs into WARC files, politely (robots.txt, a rate per host) and behind an address guard.",
+        _scrape_arguments,
+        "_scrape",
+    ),
     "curate": ("Extract, filter and deduplicate web documents into curated Parquet.", _curate_arguments, "_curate"),
     "stats": ("Print a run's funnel (its stats.json) as a table.", _stats_arguments, "_stats"),
+    "report": (
+        "Write a run's report: one self-contained HTML page of its funnel, scores, breakdowns and samples.",
+        _report_arguments,
+        "_report",
+    ),
+    "card": ("Write a run's data card, RUN/README.md, from its stats.json and recipe.", _card_arguments, "_card"),
     "refilter": (
         "Re-apply a recipe's thresholds to the scores stored in curated Parquet, without recomputing them.",
         _refilter_arguments,
@@ -164,6 +210,7 @@ VERBS = {
         ("thresher.demo", "run"),
     ),
     "recipes": ("List the built-in recipes, or print one.", _recipes_arguments, "_recipes"),
+    "cc": ("Common Crawl: fetch a domain's records out of a crawl by its index: thresher cc fetch.", None, None),
     "classifier": ("Train, evaluate and build training sets for fastText classifiers.", None, None),
 }
 
@@ -188,6 +235,15 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
             )
             importlib.import_module("thresher.tokenizer.train").add_arguments(train)
             train.set_defaults(run=_lazy("thresher.tokenizer.train", "run"))
+        elif name == "cc":
+            fetch = p.add_subparsers(dest="action", required=True, metavar="ACTION").add_parser(
+                "fetch",
+                help="query the crawl's CDX index, fetch the records by HTTP range requests into WARC files",
+                description=help,
+            )
+            importlib.import_module("thresher.pipelines.commoncrawl").add_arguments(fetch)
+            _workers(fetch)
+            fetch.set_defaults(run=_cc_fetch)
         elif name == "classifier":
             importlib.import_module("thresher.classifier_training").add_arguments(
                 p.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -228,10 +284,11 @@ def _options(args):
 
 
 def _curate(args, beam_args: list[str]) -> int:
-    from thresher.pipelines import curate
+    from thresher.pipelines import commoncrawl, curate
     from thresher.pipelines.runs import report
 
-    stats = curate.run(args.input, args.output, args.recipe, _local_workers(args, beam_args), _options(args))
+    inputs = commoncrawl.crawl_inputs(args)  # --input's, and the files of --crawl
+    stats = curate.run(inputs, args.output, args.recipe, _local_workers(args, beam_args), _options(args))
     return 0 if stats is None else report(stats, args.output)
 
 
@@ -248,11 +305,30 @@ def _refilter(args, beam_args: list[str]) -> int:
     return report(stats, args.output)
 
 
+def _scrape(args, beam_args: list[str]) -> int:
+    from thresher.pipelines import scrape
+
+    return scrape.run(args, _local_workers(args, beam_args))
+
+
 def _shard(args, beam_args: list[str]) -> int:
     from thresher.pipelines import shard
 
     shard.run(args.input, args.tokenizer, args.output, _local_workers(args, beam_args), **shard.options_from(args))
     return 0
+
+
+def _card(args) -> int:
+    from thresher.pipelines.datacard import write_card
+
+    print(f"wrote {write_card(args.run_dir)}")
+    return 0
+
+
+def _cc_fetch(args, beam_args: list[str]) -> int:
+    from thresher.pipelines import commoncrawl
+
+    return commoncrawl.run(args, _local_workers(args, beam_args))
 
 
 def _stats(args) -> int:
@@ -270,7 +346,19 @@ def _stats(args) -> int:
     problems = check_accounting(stats)
     for problem in problems:
         print(f"ACCOUNTING ERROR: {problem}", file=sys.stderr)
+    if args.compare:
+        from thresher.report import format_comparison, open_run
+
+        print()
+        print(format_comparison(open_run(args.run_dir), open_run(args.compare)))
     return 1 if problems else 0
+
+
+def _report(args) -> int:
+    from thresher.report import write_report
+
+    print(f"wrote {write_report(args.run_dir, args.output, args.tokenizer, args.compare)}")
+    return 0
 
 
 def _recipes(args) -> int:
