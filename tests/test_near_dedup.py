@@ -11,14 +11,15 @@ import sys
 from pathlib import Path
 
 import apache_beam as beam
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 
 from thresher.contracts.funnel import check_accounting
 from thresher.filters.dedup import LineDedup, MinHashDedup, dedup_key
-from thresher.filters.minhash import duplicates
-from thresher.pipelines.near_dedup import ConnectedComponents
+from thresher.filters.minhash import NO_SHINGLES, duplicates
+from thresher.pipelines.near_dedup import ConnectedComponents, partition_keys, shared_buckets
 from thresher.pipelines.readers import RangeReader
 
 from conftest import need_data
@@ -61,6 +62,29 @@ def test_components_equal_a_union_find_whatever_the_rounds(graph, rounds):
     with beam.Pipeline() as p:
         roots = p | beam.Create(sorted(set(edges))) | ConnectedComponents(rounds)
         assert_that(roots, equal_to(expected))
+
+
+def test_band_keys_are_partitioned_whole_and_buckets_found_across_ranges():
+    """Every key but NO_SHINGLES lands once, in partition key % P, with its row; a key two ranges
+    share is one bucket of both rows, whichever partition it fell in."""
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 2**63, size=(50, 14), dtype=np.uint64)
+    b = rng.integers(0, 2**63, size=(30, 14), dtype=np.uint64)
+    b[7, 3] = a[12, 3]  # shared by row 12 of range a and row 7 of range b
+    a[5] = NO_SHINGLES
+    parts = list(partition_keys("a", a, 4)) + list(partition_keys("b", b, 4))
+    seen = []
+    for partition, (key, keys, rows) in parts:
+        keys, rows = np.frombuffer(keys, dtype=np.uint64), np.frombuffer(rows, dtype=np.uint32)
+        assert (keys % np.uint64(4) == partition).all()
+        seen += [(key, int(r), int(k)) for k, r in zip(keys, rows)]
+    expected = [
+        (name, r, int(k)) for name, m in (("a", a), ("b", b)) for r in range(len(m)) for k in m[r] if k != NO_SHINGLES
+    ]
+    assert sorted(seen) == sorted(expected)
+    keys = np.array([k for _, _, k in seen], dtype=np.uint64)
+    refs = np.array([(name == "b", r) for name, r, _ in seen], dtype=np.uint32)
+    assert [bucket.tolist() for bucket in shared_buckets(keys, refs)] == [[[0, 12], [1, 7]]]
 
 
 def _planted_corpus(tmp_path: Path) -> Path:

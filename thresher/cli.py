@@ -341,7 +341,9 @@ def _stats(args) -> int:
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
-    print(f"recipe {stats['recipe']['name']}  inputs {', '.join(stats['inputs'])}")
+    # scrape and cc fetch runs have a funnel but no recipe
+    recipe = (stats.get("recipe") or {}).get("name", "-")
+    print(f"{stats.get('pipeline', 'curate')}  recipe {recipe}  inputs {', '.join(map(str, stats.get('inputs', [])))}")
     print(format_funnel(stats))
     problems = check_accounting(stats)
     for problem in problems:
