@@ -4,7 +4,7 @@ path lies in a run that did not finish.
 A run is complete when, and only when, its stats.json is there (written last, atomically); until
 then its curated/ files may be a killed run's half or an earlier run's leftovers. The readers of a
 run's outputs (refilter, shard, tokenizer training, the classifier tools, stats) refuse an
-incomplete one: a file in a `curated/`, `errors/` or `exclusions/` folder beside `_work/run.json`
+incomplete one: a file in a `curated/`, `errors/`, `exclusions/` or `attributes/` folder beside `_work/run.json`
 and no stats.json.
 """
 
@@ -20,7 +20,7 @@ STATS_FILE = "stats.json"
 # The run's data card (pipelines/datacard.py), beside stats.json.
 CARD_FILE = "README.md"
 # The folders of a run that hold documents: a path in one of them is a run's output.
-OUTPUT_FOLDERS = ("curated", "errors", "exclusions")
+OUTPUT_FOLDERS = ("curated", "errors", "exclusions", "attributes")
 
 
 def run_of(path: str) -> str | None:

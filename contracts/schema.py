@@ -54,6 +54,20 @@ DOCUMENT_SCHEMA = pa.schema(
 
 DOCUMENT_FIELDS = tuple(DOCUMENT_SCHEMA.names)
 
+# A run's attributes (runs.py: attributes/part-<range>.parquet): one row per document that reached
+# the per-document stages, kept or dropped by one, with every score the chain computed: what
+# `thresher refilter` re-decides in both directions and the report's histograms count (dolma's
+# "tag once, select many"). `text` is the text the stages left: set for the documents they kept,
+# and for the dropped ones only in a run with --keep-dropped (null otherwise).
+ATTRIBUTES_SCHEMA = (
+    DOCUMENT_SCHEMA.append(pa.field("reason", pa.string()))  # "<stage>:<reason>" of the drop, null when kept
+    .append(pa.field("payload_bytes", pa.int64()))  # the raw record's size: the funnel's bytes
+    # With --keep-dropped, a dropped document is scored on by the later stages; "<stage>:<reason>"
+    # where one of them could not process it (a fresh run that kept the document would error there).
+    .append(pa.field("error_after_drop", pa.string()))
+    .with_metadata({b"thresher.schema_version": str(SCHEMA_VERSION).encode(), b"thresher.table": b"attributes"})
+)
+
 
 def document_id(
     record_id: str | None, url: str | None, crawl: str | None, content: bytes | str | None, where: str
@@ -122,6 +136,7 @@ class Document(TypedDict, total=False):
     payload: bytes | None
     charset: str | None
     error_detail: str
+    error_after_drop: str
 
 
 def to_row(doc: Document) -> dict:
@@ -155,6 +170,9 @@ class Outcome:
     # (chars, words) of the text entering each stage the record reached, plus one final entry
     # for the text leaving the last stage it passed; (0, 0) before text exists.
     trace: list[tuple[int, int]]
+    # A dropped document as every later stage went on to score and transform it (a chain with
+    # keep_dropped): its attributes. `doc` stays the document as its stage dropped it.
+    scored: Document | None = None
 
     @property
     def label(self) -> str | None:

@@ -8,6 +8,12 @@ input, so one large WARC file keeps them all busy); on Dataflow with `--runner D
 Beam unchanged. A relaunch of the same command after a crash resumes: ranges already processed are
 read back, not redone (runs.py). The run folder is described in runs.py; the document logic lives
 in `thresher.filters` (DocumentChain); this module only wires it.
+
+Every run writes attributes/ (each document's scores and decision, kept or dropped). With
+`--keep-dropped` the stages after a drop score on and the dropped documents' texts are kept there
+too: `thresher refilter --input 'RUN/attributes/*.parquet'` can then loosen thresholds as well as
+tighten them (refilter.py). It costs the later stages' time on dropped documents and their texts'
+storage (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -31,13 +37,14 @@ SIDECAR_BYTES = 65536
 class CurateRanges:
     """A range's raw records through the recipe's per-document stages (ProcessRanges' processor)."""
 
-    def __init__(self, recipe: Recipe):
+    def __init__(self, recipe: Recipe, keep_dropped: bool = False):
         self.recipe_dict = recipe.to_dict()
+        self.keep_dropped = keep_dropped
         self.max_record_bytes = recipe.max_record_bytes
         self.stage_names = [READ_STAGE] + [s.name for s in recipe.stages if s.kind not in CROSS_DOCUMENT_KINDS]
 
     def setup(self) -> None:
-        self.chain = DocumentChain(parse_recipe(self.recipe_dict))
+        self.chain = DocumentChain(parse_recipe(self.recipe_dict), keep_dropped=self.keep_dropped)
 
     def check(self) -> None:
         """Build every stage once, in the launcher: a model that is missing, unreadable or not
@@ -75,10 +82,11 @@ def curation(
 ) -> RangeRun:
     """The run that curates `inputs` into the run folder `output` (`.run(beam_args)` runs it)."""
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    run_options = run_options or RunOptions()
     dedup = [(s.name, s.kind, dict(s.options)) for s in recipe.stages if s.kind in CROSS_DOCUMENT_KINDS]
     return RangeRun(
         "curate",
-        CurateRanges(recipe),
+        CurateRanges(recipe, run_options.keep_dropped),
         inputs,
         output,
         recipe.to_dict(),
@@ -87,6 +95,7 @@ def curation(
         stats_extra,
         run_options,
         dedup_stages=dedup,
+        settings={"keep_dropped": run_options.keep_dropped},
     )
 
 

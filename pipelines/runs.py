@@ -5,6 +5,15 @@ finished run is the same bytes whatever happened on the way.
 A run folder (contracts 1 and 4):
   curated/part-<range>.parquet   the kept documents of one input range, sorted by id
   errors/part-<range>.jsonl      every errored record of the range, with its reason
+  attributes/part-<range>.parquet   every other record of the range, sorted by id: one row per
+                                 document that reached the per-document stages, kept or dropped
+                                 by one, with every score the chain computed and `reason` (null
+                                 when kept, else `stage:reason`); `text` for the kept ones, and
+                                 for the dropped ones with --keep-dropped, which also has the
+                                 stages after a drop score on (contracts/schema.py ATTRIBUTES_SCHEMA).
+                                 What `thresher refilter` re-decides in both directions. The
+                                 per-document stages' signals only: the dedup stages' decisions
+                                 (exact, MinHash, line) are in curated/, exclusions/ and stats.json
   exclusions/<stage>__<reason>.jsonl   up to `exclusion_samples` dropped documents per reason
   stats.json                     the funnel; written last and atomically: the run is complete
                                  when, and only when, it is there
@@ -46,7 +55,7 @@ from thresher.pipelines.readers import URL_SIDECAR, plan_ranges, unreadable_zstd
 RANGES = f"{WORK}/ranges"
 TMP = f"{WORK}/tmp"
 # What a run folder holds: --overwrite replaces these and refuses to touch anything else.
-RUN_ENTRIES = {"curated", "errors", "exclusions", STATS_FILE, CARD_FILE, WORK}
+RUN_ENTRIES = {"curated", "errors", "exclusions", "attributes", STATS_FILE, CARD_FILE, WORK}
 # Ranges: at least this many over the whole input when it is large enough (work for every worker,
 # progress in steps of at most 1/64), of 1 to 16 MiB: a worker holds one range's kept documents
 # and samples at a time (~0.1 GiB at 16 MiB of Common Crawl), and a Common Crawl WARC file of
@@ -158,6 +167,7 @@ def report(stats: dict, output: str) -> int:
     print(
         f"stats: {join(output, STATS_FILE)}  exclusions: {join(output, 'exclusions')}/  errors: {join(output, 'errors')}/"
     )
+    print(f"attributes (every document's scores and decision): {join(output, 'attributes')}/part-*.parquet")
     return 1 if problems else 0
 
 

@@ -1,7 +1,8 @@
 """The Beam side of a run (runs.py describes the folder it writes), shared by every pipeline:
 
-    ranges | ProcessRanges(processor)      each input range read and processed once, or taken
-                                           from its completion marker when a relaunch finds one
+    ranges | ProcessRanges(processor)      each input range read and processed once (its
+                                           attributes written), or taken from its completion
+                                           marker when a relaunch finds one
            | ExactDedup (when the recipe has it)   a join on small tuples (dedup key, id, sizes)
            | WriteRun                      curated parts, exclusions, then stats.json, last
 
@@ -33,7 +34,15 @@ from apache_beam.runners.runner import PipelineState
 
 from thresher import __version__
 from thresher.contracts.funnel import Funnel, stats_document, summarize
-from thresher.contracts.schema import DOCUMENT_FIELDS, DOCUMENT_SCHEMA, Outcome, scores_dict, text_size, to_row
+from thresher.contracts.schema import (
+    ATTRIBUTES_SCHEMA,
+    DOCUMENT_FIELDS,
+    DOCUMENT_SCHEMA,
+    Outcome,
+    scores_dict,
+    text_size,
+    to_row,
+)
 from thresher.filters.dedup import LineDedup, MinHashDedup, dedup_key
 from thresher.pipelines.datacard import write_card
 from thresher.pipelines.near_dedup import LineRemovals, NearDedup, partition_keys, partitions_for
@@ -148,6 +157,19 @@ def _open(path: str):
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
+def attribute_row(outcome: Outcome, keep_dropped: bool) -> dict:
+    """A kept or dropped document's attributes row (ATTRIBUTES_SCHEMA): the document as every stage
+    scored it, its decision, and its text when kept, or when dropped and `keep_dropped`."""
+    doc = outcome.scored or outcome.doc
+    row = to_row(doc)
+    row["reason"] = outcome.label
+    row["payload_bytes"] = int(doc.get("payload_bytes") or 0)
+    row["error_after_drop"] = doc.get("error_after_drop")
+    if outcome.status != "kept" and not keep_dropped:
+        row["text"] = None
+    return row
+
+
 def _parquet(rows: list[dict], schema: pa.Schema) -> bytes:
     sink = io.BytesIO()
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), sink, compression="zstd")
@@ -177,6 +199,8 @@ class _ProcessRange(beam.DoFn):
 
     def setup(self):
         self.processor.setup()
+        # whether dropped documents' texts go into the attributes (curate --keep-dropped)
+        self.keep_dropped = getattr(self.processor, "keep_dropped", False)
         self.counters = OutcomeCounters(self.namespace)
         self.folder = RunFolder(self.output)
         self.hasher = None if self.minhash is None else MinHashDedup(**self.minhash)
@@ -223,12 +247,14 @@ class _ProcessRange(beam.DoFn):
         stage_names = self.processor.stage_names
         stage_index = {name: i for i, name in enumerate(stage_names)}
         funnel, samples, counts = Funnel(), Samples(self.exclusion_samples), Counter()
-        kept, errors = [], []
+        kept, errors, attributes = [], [], []
         with _open(rng.path) as fh:
             for outcome in self.processor.outcomes(rng, fh, counts):
                 self.counters.count(stage_names, outcome)
                 counts["records"] += 1
                 funnel.add(summarize(outcome, stage_index))
+                if outcome.status != "errored":  # errored records are in errors/, with their reason
+                    attributes.append(attribute_row(outcome, self.keep_dropped))
                 if outcome.status == "kept":
                     row = to_row(outcome.doc)
                     row["payload_bytes"] = int(outcome.doc.get("payload_bytes") or 0)
@@ -249,6 +275,9 @@ class _ProcessRange(beam.DoFn):
             self.folder.write(kept_path, _parquet(kept, WORK_SCHEMA))
         if errors:
             self.folder.write(f"errors/part-{rng.key}.jsonl", "".join(line + "\n" for line in errors).encode("utf-8"))
+        if attributes:  # in place at once, before the marker: a relaunch finds them with it
+            attributes.sort(key=lambda r: (r["id"], r["source_offset"]))
+            self.folder.write(f"attributes/part-{rng.key}.parquet", _parquet(attributes, ATTRIBUTES_SCHEMA))
         records = counts.pop("records", 0)
         summary = {
             "range": [rng.path, rng.start, rng.end],
@@ -537,6 +566,9 @@ class RunOptions:
     overwrite: bool = False  # replace another run's files in the output folder instead of refusing
     range_bytes: int | None = None  # input range size; None: runs.range_bytes_for the input's size
     keep_work: bool = False  # keep _work/ranges (each range's kept documents, marker, worker) after success
+    # curate: score dropped documents on through every later stage and keep their texts in the
+    # attributes, so that a looser refilter can bring them back (DocumentChain, runs.py)
+    keep_dropped: bool = False
 
 
 class RangeRun:
@@ -557,6 +589,7 @@ class RangeRun:
         stats_extra,
         run_options: RunOptions | None = None,
         dedup_stages: list[tuple[str, str, dict]] = (),
+        settings: dict | None = None,
     ):
         self.name = name
         self.processor = processor
@@ -569,11 +602,19 @@ class RangeRun:
         self.options = run_options or RunOptions()
         # (name, kind, options) of the recipe's cross-document stages, in order: exact_dedup, minhash_dedup
         self.dedup_stages = list(dedup_stages)
+        # what else makes this run what it is (curate's keep_dropped): in run.json and stats.json
+        self.settings = dict(settings or {})
         self.result = None
 
     def build(self, p: beam.Pipeline, files: list[tuple[str, int]], range_bytes: int) -> None:
         stage_names = self.processor.stage_names + [name for name, _, _ in self.dedup_stages]
-        header = {"pipeline": self.name, "thresher_version": __version__, "inputs": self.inputs, "recipe": self.recipe}
+        header = {
+            "pipeline": self.name,
+            "thresher_version": __version__,
+            "inputs": self.inputs,
+            "recipe": self.recipe,
+            **self.settings,
+        }
         dedup = {kind: (name, options) for name, kind, options in self.dedup_stages}
         minhash, lines = dedup.get("minhash_dedup"), dedup.get("line_dedup")
         kept, summaries, samples, bands, line_hashes = (
@@ -623,6 +664,7 @@ class RangeRun:
             "files": files,
             "range_bytes": range_bytes,
             "recipe": self.recipe,
+            **self.settings,
         }
         if not dry_run and hasattr(self.processor, "check"):
             self.processor.check()

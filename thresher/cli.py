@@ -7,7 +7,7 @@
     thresher stats     runs/r1 [--compare runs/r2]
     thresher report    runs/r1 [-o report.html] [--tokenizer runs/tok] [--compare runs/r2]
     thresher card      runs/r1                (re)writes runs/r1/README.md, the run's data card
-    thresher refilter  --input 'runs/r1/curated/*.parquet' --output runs/r2 --recipe strict.yaml [Beam options]
+    thresher refilter  --input 'runs/r1/attributes/*.parquet' --output runs/r2 --recipe looser.yaml [Beam options]
     thresher tokenizer train --input 'runs/r1/curated/*.parquet' --output runs/tok --vocab-size 32000
     thresher shard     --input 'runs/r1/curated/*.parquet' --tokenizer runs/tok --output runs/shards [Beam options]
     thresher pretrain  --input runs/shards --output runs/model --model tiny --steps 300 --warmup 30
@@ -103,6 +103,12 @@ def _curate_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--output", required=True, help="run directory (local or gs://)")
     p.add_argument("--recipe", default=None, help="built-in recipe name or a recipe .yaml (default: fineweb)")
+    p.add_argument(
+        "--keep-dropped",
+        action="store_true",
+        help="score dropped documents on through every later stage and keep their texts in RUN/attributes/, "
+        "so that `thresher refilter` with looser thresholds can bring them back (costs time and storage)",
+    )
     _workers(p)
     _run_options(p)
     importlib.import_module("thresher.pipelines.commoncrawl").add_crawl_arguments(p)
@@ -138,7 +144,11 @@ def _card_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _refilter_arguments(p: argparse.ArgumentParser) -> None:
-    _inputs(p, "curated Parquet (RUN/curated/*.parquet): files or globs, local or any Beam FileSystems path")
+    _inputs(
+        p,
+        "a run's attributes (RUN/attributes/*.parquet: thresholds loosen or tighten) or curated Parquet "
+        "(RUN/curated/*.parquet: they only tighten): files or globs, local or any Beam FileSystems path",
+    )
     p.add_argument("--output", required=True, help="new run directory (local or gs://)")
     p.add_argument(
         "--recipe",
@@ -183,7 +193,7 @@ VERBS = {
     ),
     "card": ("Write a run's data card, RUN/README.md, from its stats.json and recipe.", _card_arguments, "_card"),
     "refilter": (
-        "Re-apply a recipe's thresholds to the scores stored in curated Parquet, without recomputing them.",
+        "Re-apply a recipe's thresholds to a run's stored scores (attributes or curated), without recomputing them.",
         _refilter_arguments,
         "_refilter",
     ),
@@ -280,7 +290,12 @@ def _local_workers(args, beam_args: list[str]) -> list[str]:
 def _options(args):
     from thresher.pipelines.transforms import RunOptions
 
-    return RunOptions(overwrite=args.overwrite, range_bytes=args.range_bytes, keep_work=args.keep_work)
+    return RunOptions(
+        overwrite=args.overwrite,
+        range_bytes=args.range_bytes,
+        keep_work=args.keep_work,
+        keep_dropped=getattr(args, "keep_dropped", False),  # curate's
+    )
 
 
 def _curate(args, beam_args: list[str]) -> int:
@@ -302,6 +317,14 @@ def _refilter(args, beam_args: list[str]) -> int:
     for skipped in stats["skipped_stages"]:
         if skipped["reason"] == refilter.NO_SCORES_REASON:
             print(f"WARNING: stage {skipped['name']}: {skipped['detail']}", file=sys.stderr)
+    lost = refilter.not_returned(stats)
+    if lost:
+        print(
+            f"WARNING: {sum(lost.values())} documents pass this recipe but cannot come back "
+            f"({', '.join(f'{refilter.REFILTER_STAGE}:{r} {n}' for r, n in lost.items())}): their run kept "
+            "neither their later scores nor their text; curate with --keep-dropped to re-decide every document",
+            file=sys.stderr,
+        )
     return report(stats, args.output)
 
 
