@@ -14,6 +14,7 @@ import yaml
 
 from thresher.contracts.errors import UsageError
 from thresher.contracts.recipe import RecipeError
+from thresher.contracts.schema import scores_dict
 from thresher.filters.decontam import DecontaminationFilter, normalized_words
 from thresher.filters.registry import build_decider, parse_recipe
 
@@ -250,7 +251,7 @@ def test_curate_drops_the_contaminated_page_and_shows_the_ngram_in_its_exclusion
     assert sample["url"] == "https://example.org/5"
     assert sample["error_detail"].startswith('13-gram "which organelle of a eukaryotic cell produces')
     assert "qa/test.jsonl line 2" in sample["error_detail"]
-    scores = [dict(s) for s in pq.read_table(out / "curated").column("scores").to_pylist()]
+    scores = [scores_dict(s) for s in pq.read_table(out / "curated").column("scores").to_pylist()]
     assert len(scores) == 11 and all(s["decontaminate.contaminated_ngrams"] == 0.0 for s in scores)
 
 
@@ -258,7 +259,7 @@ def test_flagged_in_curate_then_dropped_by_refilter_without_the_eval_sets(tmp_pa
     rc, out = _curate(tmp_path, pages, evals, action="flag")
     assert rc == 0
     rows = pq.read_table(out / "curated").to_pylist()
-    flagged = {r["url"]: dict(r["scores"])["decontaminate.contaminated_ngrams"] for r in rows}
+    flagged = {r["url"]: scores_dict(r["scores"])["decontaminate.contaminated_ngrams"] for r in rows}
     assert len(flagged) == 12 and flagged.pop("https://example.org/5") == 9.0 and set(flagged.values()) == {0.0}
     strict = tmp_path / "strict.yaml"
     stages = [{"name": "extract", "kind": "extract"}, _spec(tmp_path / "deleted-evals", action="drop")]

@@ -30,6 +30,7 @@ from hostile_files import PROSE, corrupt, deep_page, gzip_bomb, member_bomb, wid
 from warcio.archiveiterator import ArchiveIterator as WarcioIterator
 
 from thresher.contracts.funnel import check_accounting
+from thresher.contracts.schema import scores_dict
 from thresher.filters.extract import MAX_DEPTH, ExtractionError, Extractor
 from thresher.pipelines.readers import RangeReader
 from thresher.pipelines.warc_writer import WarcFileWriter
@@ -295,12 +296,14 @@ def test_invalid_bytes_are_decoded_as_declared_counted_and_dropped_past_the_limi
     rows = {r["url"].rsplit("/", 1)[1]: r for r in _by_file(hostile_run)["charsets.warc.gz"]}
     few = rows["valid-but-few"]
     assert few["status"] == "kept" and "crème brûlée" in few["text"] and "\ufffd" in few["text"]
-    scores = dict(few["scores"])
+    scores = scores_dict(few["scores"])
     assert 0 < scores["extract.replacement_share"] < 0.01 and scores["extract.charset_fallback"] == 0
     assert rows["invalid"]["label"] == "extract:invalid_bytes"
     cp = rows["cp1252"]
     assert (
-        cp["status"] == "kept" and "crème brûlée" in cp["text"] and dict(cp["scores"])["extract.charset_fallback"] == 1
+        cp["status"] == "kept"
+        and "crème brûlée" in cp["text"]
+        and scores_dict(cp["scores"])["extract.charset_fallback"] == 1
     )
 
 
