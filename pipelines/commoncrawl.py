@@ -29,8 +29,14 @@ range requests and writes, per file:
                                (the server sent other than the index's length), not_a_warc_record
                                (the bytes are not one gzip member holding a WARC record)
   _work/ranges/part-00003.done.json   the file's counts, written last: a rerun skips the files
-                               that have one, and reads the index only if it had not finished
-  stats.json                   the counts, written last: in = fetched + errored
+                               that have one, and reads the index only if it had not finished. A
+                               file with a range_fetch_failed that a later try may fix (retries
+                               run out, a connection or storage failure; not a 404) gets none:
+                               the run ends with exit 1 and no stats.json (its counts in
+                               _work/ranges/unfinished.json), and the same command again fetches
+                               those files again
+  stats.json                   the counts, written last: in = fetched + errored; index_pages:
+                               the CDX pages read, and those answering 404 (not_found)
 """
 
 from __future__ import annotations
@@ -72,6 +78,9 @@ RECORDS_PER_FILE = 1000
 HEAD_BYTES = 1 << 16
 NAMESPACE = "thresher.cc_fetch"
 INDEX_FILE = f"{WORK}/index.json"
+# A run's counts while some files hold ranges that failed after retries (no stats.json yet: a rerun
+# fetches those files again).
+UNFINISHED_FILE = f"{RANGES}/unfinished.json"
 
 
 class FetchFolder(RunFolder):
@@ -195,9 +204,11 @@ def index_endpoint(index_base: str, crawl: str) -> str:
     return f"{_folder_url(index_base)}{check_crawl(crawl)}-index"
 
 
-def index_captures(endpoint: str, url: str, client: HttpClient):
+def index_captures(endpoint: str, url: str, client: HttpClient, page_counts: Counter | None = None):
     """Every capture the CDX server at `endpoint` lists for the URL pattern `url`, page by page,
-    in index order (one page in memory at a time)."""
+    in index order (one page in memory at a time). `page_counts` counts the pages `read` and those
+    answering 404 (`not_found`: pywb's "No Captures found"; what they held, if anything, is unknown)."""
+    page_counts = Counter() if page_counts is None else page_counts
     query = urllib.parse.urlencode({"url": url, "output": "json"})
     try:
         _, _, body = client.request(f"{endpoint}?{query}&showNumPages=true")
@@ -211,16 +222,21 @@ def index_captures(endpoint: str, url: str, client: HttpClient):
             _, _, body = client.request(f"{endpoint}?{query}&page={page}")
         except HttpFileError as e:
             if e.status == 404:  # pywb's "No Captures found"
+                page_counts["not_found"] += 1
                 continue
             raise
+        page_counts["read"] += 1
         for line in body.splitlines():
             if line.strip():
                 yield json.loads(line)
 
 
-def write_index(folder: FetchFolder, captures, all_statuses: bool, limit: int | None, per_file: int) -> dict:
+def write_index(
+    folder: FetchFolder, captures, all_statuses: bool, limit: int | None, per_file: int, pages: Counter | None = None
+) -> dict:
     """The captures to fetch, in files of `per_file` under _work/ranges/ (`part-00003.index.jsonl`),
-    and what was kept and skipped (written to _work/index.json, last)."""
+    and what was kept and skipped (written to _work/index.json, last); `pages`: index_captures's
+    count of the index pages, complete once `captures` is consumed."""
     files, listed, selected, skipped, batch = 0, 0, 0, Counter(), []
 
     def flush():
@@ -241,7 +257,7 @@ def write_index(folder: FetchFolder, captures, all_statuses: bool, limit: int | 
             flush()
     if batch:
         flush()
-    summary = {"files": files, "index_captures": listed, "skipped": dict(skipped)}
+    summary = {"files": files, "index_captures": listed, "skipped": dict(skipped), "index_pages": dict(pages or {})}
     folder.write(INDEX_FILE, json.dumps(summary).encode())
     return summary
 
@@ -313,12 +329,12 @@ class FetchFile(beam.DoFn):
         ) as fh:
             captures = [json.loads(line) for line in fh.read().decode("utf-8").splitlines()]
         tmp = self.folder.path(TMP, f"{uuid.uuid4().hex}-{name}.warc.gz")
-        errors, reasons, fetched, size = [], Counter(), 0, 0
+        errors, reasons, fetched, size, unfinished = [], Counter(), 0, 0, 0
         _mkdirs(self.folder.path(TMP))
         with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as out:
             out.write(warcinfo_member(self.crawl, f"{name}.warc.gz", self.query))
             for capture in captures:
-                data, reason, detail = self._fetch(capture)
+                data, reason, detail, transient = self._fetch(capture)
                 if reason is None:
                     out.write(data)
                     fetched += 1
@@ -326,25 +342,36 @@ class FetchFile(beam.DoFn):
                     self.fetched.inc()
                 else:
                     reasons[reason] += 1
+                    unfinished += transient
                     Metrics.counter(NAMESPACE, f"errored.{reason}").inc()
                     errors.append(json.dumps({**capture, "reason": reason, "detail": detail[:500]}))
+        warc, errors_file = self.folder.path("warc", f"{name}.warc.gz"), self.folder.path("errors", f"{name}.jsonl")
         if fetched:
             _mkdirs(self.folder.path("warc"))
-            FileSystems.rename([tmp], [self.folder.path("warc", f"{name}.warc.gz")])
+            FileSystems.rename([tmp], [warc])
         else:
             FileSystems.delete([tmp])
         if errors:
             self.folder.write(f"errors/{name}.jsonl", "".join(e + "\n" for e in errors).encode())
+        # what an earlier, unfinished attempt at this file left and this one does not replace
+        stale = ([] if fetched else [warc]) + ([] if errors else [errors_file])
+        FileSystems.delete([path for path in stale if FileSystems.exists(path)])
         summary = {"file": name, "in": len(captures), "fetched": fetched, "errored": dict(reasons), "bytes": size}
-        self.folder.write(f"{RANGES}/{name}.done.json", json.dumps(summary).encode())  # the marker, last
+        if unfinished:  # no marker: a rerun fetches this file again (its errors/ lines count for this run only)
+            summary["unfinished"] = unfinished
+        else:
+            self.folder.write(f"{RANGES}/{name}.done.json", json.dumps(summary).encode())  # the marker, last
         yield summary
 
-    def _fetch(self, capture: dict) -> tuple[bytes | None, str | None, str]:
+    def _fetch(self, capture: dict) -> tuple[bytes | None, str | None, str, bool]:
+        """(the record's bytes, or None with the reason and detail; whether a later run may
+        succeed: a range_fetch_failed after retries, a connection or storage failure, unlike a
+        status such as 404 that answers for good)."""
         try:
             offset, length = int(capture["offset"]), int(capture["length"])
             url = self.cc_base + capture["filename"]
         except (KeyError, TypeError, ValueError) as e:
-            return None, "not_a_warc_record", f"the index gives no file, offset and length: {e}"
+            return None, "not_a_warc_record", f"the index gives no file, offset and length: {e}", False
         try:
             if is_http(url):
                 data = self.client.get_range(url, offset, offset + length)
@@ -353,13 +380,14 @@ class FetchFile(beam.DoFn):
                     fh.seek(offset)
                     data = fh.read(length)
         except Exception as e:  # noqa: BLE001 - every filesystem fails its own way; the record is counted
-            return None, "range_fetch_failed", f"{type(e).__name__}: {e}"
+            transient = not (isinstance(e, HttpFileError) and e.status is not None)
+            return None, "range_fetch_failed", f"{type(e).__name__}: {e}", transient
         if len(data) != length:
-            return None, "length_mismatch", f"{len(data)} bytes at {offset} of {url}, the index says {length}"
+            return None, "length_mismatch", f"{len(data)} bytes at {offset} of {url}, the index says {length}", False
         problem = check_member(data)
         if problem:
-            return None, "not_a_warc_record", f"{problem} (bytes {offset}-{offset + length - 1} of {url})"
-        return data, None, ""
+            return None, "not_a_warc_record", f"{problem} (bytes {offset}-{offset + length - 1} of {url})", False
+        return data, None, "", False
 
 
 def _mkdirs(path: str) -> None:
@@ -383,6 +411,7 @@ def write_stats(summaries: list[dict], folder: FetchFolder, identity: dict, inde
         "cc_base": identity["cc_base"],
         "index_captures": index["index_captures"],
         "skipped": index["skipped"],
+        "index_pages": index.get("index_pages", {}),  # read, and not_found (404: its captures unknown)
         "in": sum(s["in"] for s in summaries),
         "fetched": sum(s["fetched"] for s in summaries),
         "errored": dict(sorted(errored.items())),
@@ -391,6 +420,13 @@ def write_stats(summaries: list[dict], folder: FetchFolder, identity: dict, inde
     }
     if stats["in"] != stats["fetched"] + sum(errored.values()):  # every capture ends somewhere
         raise AssertionError(f"cc fetch accounting: in {stats['in']} != fetched + errored in {stats}")
+    unfinished = sorted(s["file"] for s in summaries if s.get("unfinished"))
+    if unfinished:  # this run's counts, but no stats.json: the run is not complete until those files are
+        stats["unfinished_files"] = unfinished
+        folder.write(UNFINISHED_FILE, json.dumps(stats, indent=1).encode())
+        return stats
+    if FileSystems.exists(folder.path(UNFINISHED_FILE)):  # an earlier run's
+        FileSystems.delete([folder.path(UNFINISHED_FILE)])
     folder.write(STATS_FILE, json.dumps(stats, indent=1).encode())
     return stats
 
@@ -408,7 +444,8 @@ def fetch(
     overwrite: bool = False,
 ) -> dict | None:
     """A domain's records out of a crawl by its index, into `output` (module docstring); the
-    stats.json written (None for a Dataflow dry run, or a pipeline that did not finish)."""
+    stats.json written (None for a pipeline that did not finish; with `unfinished_files`, no
+    stats.json yet: files whose ranges failed after retries, to fetch again by a rerun)."""
     endpoint = index_endpoint(index_base, crawl)
     folder = FetchFolder(output)
     identity = {
@@ -429,8 +466,9 @@ def fetch(
     if state == "resume" and FileSystems.exists(folder.path(INDEX_FILE)):
         index = read_json(folder.path(INDEX_FILE))
     else:
-        captures = index_captures(endpoint, url, HttpClient())
-        index = write_index(folder, captures, all_statuses, limit, records_per_file)
+        pages: Counter = Counter()
+        captures = index_captures(endpoint, url, HttpClient(), pages)
+        index = write_index(folder, captures, all_statuses, limit, records_per_file, pages)
     query = f"{endpoint}?url={url}"
     p = beam.Pipeline(options=pipeline_options(beam_args))
     _ = (
@@ -444,6 +482,8 @@ def fetch(
     result = p.run()
     if result.wait_until_finish() != PipelineState.DONE:
         return None
+    if FileSystems.exists(folder.path(UNFINISHED_FILE)):  # the work files stay: a rerun fetches what failed
+        return read_json(folder.path(UNFINISHED_FILE))
     folder.finish()
     return read_json(folder.path(STATS_FILE))
 
@@ -495,7 +535,8 @@ def run(args, beam_args: list[str]) -> int:
         args.overwrite,
     )
     if stats is None:
-        return 0
+        print("cc fetch: the pipeline did not finish; the same command resumes it", file=sys.stderr)
+        return 1
     errors = ", ".join(f"{reason} {n}" for reason, n in stats["errored"].items()) or "none"
     skipped = ", ".join(f"{reason} {n}" for reason, n in stats["skipped"].items()) or "none"
     print(
@@ -504,5 +545,16 @@ def run(args, beam_args: list[str]) -> int:
     )
     output = args.output.rstrip("/")
     print(f"WARC: {output}/warc/  errors: {output}/errors/  stats: {output}/{STATS_FILE}")
+    not_found = stats.get("index_pages", {}).get("not_found")  # absent from a stats.json of an earlier version
+    if not_found:
+        print(f"index pages answering 404 (their captures unknown): {not_found}")
+    unfinished = stats.get("unfinished_files")
+    if unfinished:
+        print(
+            f"cc fetch: {len(unfinished)} files hold ranges that failed after retries ({', '.join(unfinished[:5])}): "
+            "not complete; the same command again fetches those files again",
+            file=sys.stderr,
+        )
+        return 1
     print(f"curate them: thresher curate --input '{output}/warc/*.warc.gz' --output <run folder>")
     return 0

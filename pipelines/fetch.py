@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import heapq
 import ipaddress
-import random
 import socket
 import time
 import zlib
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from urllib.parse import quote, urljoin, urlsplit
 
 import brotli
@@ -37,6 +35,7 @@ import urllib3
 from protego import Protego
 
 from thresher import __version__
+from thresher.pipelines.http import backoff, retry_after
 
 # A placeholder contact, on purpose: a site owner who sees it cannot reach the operator. The
 # launcher warns while it is in use; the README says how to set a real one.
@@ -392,18 +391,30 @@ class Client:
         if not truncate and length.isdigit() and int(length) > max_bytes:
             raise FetchError("too_large", f"Content-Length {length} > {max_bytes}")
         chunks, size = [], 0
+        sock = getattr(response.connection, "sock", None)
         try:
-            for chunk in response.stream(CHUNK, decode_content=False):
+            # read1: what one recv brings, so that the deadline is checked between any two reads (a
+            # buffered read of CHUNK would wait for 64 KiB a byte at a time, however long that takes),
+            # and no read waits past the deadline either (the socket timeout).
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise FetchError("timeout", f"body not complete within {self.options.total_timeout:g} s")
+                if sock is not None:
+                    sock.settimeout(min(self.options.read_timeout, left))
+                chunk = response.read1(CHUNK, decode_content=False)
+                if not chunk:
+                    break
                 size += len(chunk)
                 if size > max_bytes:
                     if truncate:
                         chunks.append(chunk)
                         return b"".join(chunks)[:max_bytes], False
                     raise FetchError("too_large", f"more than {max_bytes} bytes")
-                if time.monotonic() > deadline:
-                    raise FetchError("timeout", f"body not complete within {self.options.total_timeout:g} s")
                 chunks.append(chunk)
         except urllib3.exceptions.ReadTimeoutError:
+            if time.monotonic() >= deadline:
+                raise FetchError("timeout", f"body not complete within {self.options.total_timeout:g} s") from None
             raise FetchError("timeout", f"no data for {self.options.read_timeout:g} s") from None
         except (urllib3.exceptions.HTTPError, OSError) as e:
             raise FetchError("connection_error", f"{type(e).__name__}: {e}", retry=True) from None
@@ -425,6 +436,7 @@ class Robots:
     crawl_delay: float = 0.0
     error: tuple[str, str] | None = None
     retry: bool = False
+    retry_after: str | None = None  # the Retry-After of a 429 or 5xx answer
 
     def refusal(self, url: str) -> str | None:
         if self.disallow_all is not None:
@@ -436,8 +448,8 @@ class Robots:
 
 def fetch_robots(client: Client, origin: Origin, max_redirects: int) -> Robots:
     """An origin's robots.txt. RFC 9309 §2.3.1: redirects followed (each hop through the guard);
-    4xx: no rules ("unavailable": allow all); 5xx or unreachable: disallow all. Google does the
-    same and also treats 429 as a server error (developers.google.com/search/docs/crawling-indexing/
+    4xx: no rules ("unavailable": allow all); 5xx or unreachable: disallow all (once the caller's
+    retries, as for a page, run out: `retry`). Google does the same and also treats 429 as a server error (developers.google.com/search/docs/crawling-indexing/
     robots/robots_txt, "Handling of errors and HTTP status codes")."""
     url = f"{origin.scheme}://{origin.host_header}/robots.txt"
     for hop in range(max_redirects + 1):
@@ -451,7 +463,10 @@ def fetch_robots(client: Client, origin: Origin, max_redirects: int) -> Robots:
         status = exchange.status
         location = exchange.header("Location")
         if 300 <= status < 400 and location:
-            url = urljoin(url, location)
+            try:
+                url = urljoin(url, location)
+            except ValueError:  # a Location that is no URL (`http://[oops/`): as one that leads nowhere below
+                return Robots()
             if check_url(url):
                 return Robots()  # redirected somewhere that is no robots.txt: RFC 9309 §2.3.1.2, unavailable
             continue
@@ -459,8 +474,10 @@ def fetch_robots(client: Client, origin: Origin, max_redirects: int) -> Robots:
             rules = Protego.parse(_robots_text(exchange))
             delay = rules.crawl_delay(ROBOTS_TOKEN)
             return Robots(rules=rules, crawl_delay=float(delay or 0.0))
-        if status == 429 or status >= 500:
-            return Robots(disallow_all=f"robots.txt answered {status}")
+        if status == 429 or status >= 500:  # retried as a page is (ShardFetcher._step); disallowed once tries run out
+            return Robots(
+                disallow_all=f"robots.txt answered {status}", retry=True, retry_after=exchange.header("Retry-After")
+            )
         return Robots()  # 4xx (and any other status): unavailable, allow all
     return Robots()  # RFC 9309 §2.3.1.2: past the redirect limit, robots.txt is unavailable
 
@@ -499,28 +516,6 @@ class HostQueue:
     next_time: float = 0.0
     delay: float = 0.0
     scheduled: bool = False
-
-
-def backoff(retry: int, base: float, cap: float) -> float:
-    """Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff And
-    Jitter"): retries of many clients spread out instead of arriving together."""
-    return random.uniform(0.0, min(cap, base * 2**retry))
-
-
-def retry_after(value: str | None) -> float | None:
-    """Retry-After (RFC 9110 §10.2.3) in seconds from now: delay-seconds or an HTTP-date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 class ShardFetcher:
@@ -574,7 +569,7 @@ class ShardFetcher:
                 queue = self.hosts[host]
                 queue.scheduled = False
                 self._step(host, queue)
-                if queue.tasks:
+                if queue.tasks and not queue.scheduled:  # a same-host redirect has re-scheduled it already
                     self._schedule(host, queue)
         finally:
             self.client.close()
@@ -609,13 +604,24 @@ class ShardFetcher:
                 if self.client.requests > requests_before:  # a request went out: the host's next one waits its turn
                     queue.next_time = started + queue.delay
                 tries = self.robots_tries[origin] = self.robots_tries.get(origin, 0) + 1
-                if robots.retry and tries <= self.options.retries:  # robots.txt again, after a backoff
-                    del self.robots[origin]
-                    wait = backoff(tries - 1, self.options.backoff_base, self.options.backoff_cap)
+                asked = retry_after(robots.retry_after, time.time())
+                if (
+                    robots.retry
+                    and tries <= self.options.retries
+                    and (asked is None or asked <= self.options.backoff_cap)
+                ):
+                    del self.robots[origin]  # robots.txt again, after the server's wait or a backoff, as a page
+                    wait = (
+                        asked
+                        if asked is not None
+                        else backoff(tries - 1, self.options.backoff_base, self.options.backoff_cap)
+                    )
                     queue.next_time = max(queue.next_time, self.clock() + wait)
                     return
-                if robots.retry:
+                if robots.retry and robots.error is not None:
                     robots.error = (f"{robots.error[0]}_exhausted", f"{tries} attempts; last: {robots.error[1]}")
+                elif robots.retry:  # a 429 or 5xx to the last try: disallowed (RFC 9309 §2.3.1.4)
+                    robots.disallow_all = f"{robots.disallow_all} to {tries} attempts"
                 if self.client.requests > requests_before:
                     return
                 continue
@@ -659,7 +665,13 @@ class ShardFetcher:
             queue.tasks.popleft()
             self.on_response(task, exchange)
         elif status in (301, 302, 303, 307, 308) and exchange.header("Location"):
-            self._redirect(queue, task, urljoin(task.current, exchange.header("Location")).split("#", 1)[0])
+            location = exchange.header("Location")
+            try:
+                target = urljoin(task.current, location).split("#", 1)[0]
+            except ValueError as e:  # urljoin refuses it (`http://[oops/`): a redirect to nowhere
+                self._finish(queue, task, "bad_redirect", f"{task.current} -> {location!r}: {e}")
+                return
+            self._redirect(queue, task, target)
         elif status == 429 or status >= 500:
             self._retry(queue, task, f"http_{status}", exchange.reason, exchange.header("Retry-After"))
         else:
@@ -695,7 +707,7 @@ class ShardFetcher:
         if task.retries >= options.retries:
             self._finish(queue, task, f"{reason}_exhausted", f"{task.attempts} attempts; last: {detail}")
             return
-        asked = retry_after(after)
+        asked = retry_after(after, time.time())
         if asked is not None and asked > options.backoff_cap:
             self._finish(
                 queue, task, f"{reason}_exhausted", f"Retry-After {asked:.0f} s > {options.backoff_cap:g} s cap"

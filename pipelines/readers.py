@@ -475,12 +475,9 @@ class RangeReader:
         if self.path.lower().endswith(".zst"):  # by name: zstd's magic number is not checked first
             # Every frame, streamed: memory is the frame's window (at most 128 MiB, zstd's default
             # limit, ZSTD_WINDOWLOG_LIMIT_DEFAULT; a frame that needs more, from `zstd --long=31`,
-            # is corrupt_zstd with zstd's reason) and a buffer, whatever the file's size. The
-            # stream reader does not report a stream cut short: a truncated file's cut line is
-            # malformed_json.
-            self.fh.seek(0)
-            reader = zstandard.ZstdDecompressor().stream_reader(self.fh, read_size=CHUNK, read_across_frames=True)
-            stream: IO[bytes] = io.BufferedReader(reader, CHUNK)
+            # is corrupt_zstd with zstd's reason) and a buffer, whatever the file's size. A file
+            # cut short ends in one truncated_zstd (ZstdFrames).
+            stream: IO[bytes] = io.BufferedReader(ZstdFrames(self.fh), CHUNK)
             pos, end = 0, None
         elif gzipped:
             stream = io.BufferedReader(GzipMembers(self.fh), CHUNK)
@@ -492,17 +489,29 @@ class RangeReader:
                 pos += len(self.fh.readline()) - 1
         try:
             while end is None or pos < end:
-                line = stream.readline()
+                # At most one byte past the limit per read: a line of 300 MB (a few KB compressed)
+                # is counted too_large, never held whole.
+                line = stream.readline(self.max_bytes + 1)
                 if not line:
                     break
                 offset, pos = pos, pos + len(line)
-                if line.strip():
+                if len(line) > self.max_bytes and not line.endswith(b"\n"):
+                    while not line.endswith(b"\n"):  # the rest of the line, CHUNK at a time, skipped
+                        line = stream.readline(CHUNK)
+                        if not line:
+                            break
+                        pos += len(line)
+                    yield self._error(fmt, offset, "too_large", pos - offset, payload_bytes=pos - offset)
+                elif line.strip():
                     yield self._json_record(line, offset)
         except (EOFError, zlib.error, zstandard.ZstdError) as exc:  # an OSError is the storage's: it propagates
             if isinstance(exc, zstandard.ZstdError):
                 yield self._error(fmt, pos, "corrupt_zstd", None, error_detail=str(exc)[:500])
+            elif isinstance(exc, EOFError):
+                truncated = "truncated_zstd" if self.path.lower().endswith(".zst") else "truncated_gzip"
+                yield self._error(fmt, pos, truncated, None)
             else:
-                yield self._error(fmt, pos, "truncated_gzip" if isinstance(exc, EOFError) else "corrupt_gzip", None)
+                yield self._error(fmt, pos, "corrupt_gzip", None)
 
     def _json_record(self, line: bytes, offset: int) -> RawRecord:
         fmt, length = "jsonl", len(line)
@@ -784,6 +793,52 @@ def row_groups_in(meta, start: int, end: int | None) -> list[int]:
     return [
         i for i in range(meta.num_row_groups) if start <= _row_group_offset(meta.row_group(i)) < (end or float("inf"))
     ]
+
+
+# Compressed bytes given to zstd at a time. zstd's largest ratio is an RLE block: 4 bytes for 128 KiB
+# of output (32768:1), so a read holds at most 32 MiB of output, whatever the file decompresses to.
+ZSTD_FEED = 1 << 10
+
+
+class ZstdFrames(io.RawIOBase):
+    """Decompresses concatenated zstd frames as one stream, forward only (a .jsonl.zst file), and,
+    unlike zstandard's stream_reader, says when the file ends inside a frame: EOFError (truncated),
+    after every byte it could decompress. zstandard.ZstdError: corrupt."""
+
+    def __init__(self, raw: IO[bytes]):
+        raw.seek(0)
+        self._raw = raw
+        self._zstd = zstandard.ZstdDecompressor()
+        self._frame = self._zstd.decompressobj()
+        self._in_frame = False
+        self._pending = b""  # compressed bytes, given to zstd from _fed on
+        self._fed = 0
+        self._buf = b""
+        self._at = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        while self._at >= len(self._buf):
+            if self._fed >= len(self._pending):
+                self._pending, self._fed = self._raw.read(CHUNK), 0
+                if not self._pending:
+                    if self._in_frame:
+                        raise EOFError("zstd file ended inside a frame")
+                    return 0
+            piece = self._pending[self._fed : self._fed + ZSTD_FEED]
+            self._fed += len(piece)
+            self._in_frame = True
+            self._buf, self._at = self._frame.decompress(piece), 0
+            if self._frame.eof:  # the end of a frame: the rest, if any, starts the next one
+                self._pending, self._fed = self._frame.unused_data + self._pending[self._fed :], 0
+                self._frame = self._zstd.decompressobj()
+                self._in_frame = False
+        n = min(len(buf), len(self._buf) - self._at)
+        buf[:n] = self._buf[self._at : self._at + n]
+        self._at += n
+        return n
 
 
 class GzipMembers(io.RawIOBase):

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import io
 import os
-import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +44,7 @@ from apache_beam.io.filesystem import (
 
 from thresher import __version__
 from thresher.contracts.files import check_no_glob
+from thresher.pipelines.http import backoff, retry_after
 
 # Retried: too many requests, and the server errors that a retry can outlast.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -91,10 +91,6 @@ class HttpClient:
         self.sleep = sleep
         self.retries = 0  # sleeps taken, for benchmarks and tests
 
-    def backoff(self, attempt: int) -> float:
-        """Full jitter: uniform in [0, min(cap, base * 2^attempt)), attempt counting from 0."""
-        return random.uniform(0, min(self.backoff_cap_s, self.backoff_base_s * 2**attempt))
-
     def request(self, url: str, method: str = "GET", start: int | None = None, end: int | None = None):
         """(status, headers, body) of a successful request; bytes [start, end) when given (a
         range request, answered 206). HttpFileError when it fails for good."""
@@ -116,7 +112,8 @@ class HttpClient:
                 try:
                     if response.status in RETRY_STATUSES:
                         problem = f"HTTP {response.status}"
-                        wait = _retry_after(response.headers.get("Retry-After"))
+                        wait = retry_after(response.headers.get("Retry-After"), time.time())
+                        wait = None if wait is None else min(wait, RETRY_AFTER_CAP_S)
                     elif response.status >= 400:
                         raise HttpFileError(f"{url}: HTTP {response.status}", response.status)
                     elif start is not None and response.status != 206:
@@ -144,7 +141,7 @@ class HttpClient:
                 problem = f"{type(e).__name__}: {e}"
             if attempt + 1 < self.attempts:
                 self.retries += 1
-                self.sleep(wait if wait is not None else self.backoff(attempt))
+                self.sleep(wait if wait is not None else backoff(attempt, self.backoff_base_s, self.backoff_cap_s))
         raise HttpFileError(f"{url}: {problem} after {self.attempts} attempts")
 
     def get_range(self, url: str, start: int, end: int) -> bytes:
@@ -191,17 +188,6 @@ def _pool() -> urllib3.PoolManager:
         if pid not in _POOLS:
             _POOLS[pid] = urllib3.PoolManager(num_pools=32, maxsize=MATCH_THREADS)
         return _POOLS[pid]
-
-
-def _retry_after(value: str | None) -> float | None:
-    """A Retry-After header (seconds, or an HTTP date) in seconds, capped; None when absent or unreadable."""
-    if not value:
-        return None
-    try:
-        seconds = urllib3.Retry(0).parse_retry_after(value)
-    except urllib3.exceptions.InvalidHeader:
-        return None
-    return min(max(seconds, 0.0), RETRY_AFTER_CAP_S)
 
 
 def _content_range(value: str | None) -> tuple[int, int]:

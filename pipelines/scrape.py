@@ -46,6 +46,7 @@ import sys
 import time
 import uuid
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -125,7 +126,28 @@ def _entry(value) -> tuple[str, str | None]:
     if not isinstance(value, str) or not value.strip():
         return str(value)[:200], "no url"
     url = value.strip()
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError as e:  # a lone surrogate (JSON's "\ud800"): no request line can carry it
+        return url.encode("utf-8", "backslashreplace").decode("utf-8")[:200], f"not UTF-8 encodable: {e.reason}"
     return url, fetch.check_url(url)
+
+
+def _userinfo(url: str) -> str:
+    """The `user:password@` of a URL, or ""."""
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return ""
+    return netloc.rpartition("@")[0] + "@" if "@" in netloc else ""
+
+
+def without_userinfo(url: str) -> str:
+    """`url` without its userinfo: a URL list may carry credentials (http://user:secret@host/),
+    which the fetch never sends (no Authorization header) and which must not be stored in the
+    WARC files or the error lines that others read."""
+    userinfo = _userinfo(url)
+    return url.replace(userinfo, "", 1) if userinfo else url
 
 
 _EXTRACT = None
@@ -196,17 +218,13 @@ class ShardOutput:
         return record.rec_headers.get_header("WARC-Record-ID")
 
     def response(self, task: fetch.Task, exchange: fetch.Exchange) -> None:
+        target = without_userinfo(exchange.url)
         date = datetime_to_iso_date(datetime.now(timezone.utc).replace(tzinfo=None), use_micros=True)
         common = {"WARC-Date": date, "WARC-IP-Address": exchange.ip, "WARC-Warcinfo-ID": self.warcinfo_id}
         request = StatusAndHeaders(exchange.request_line, exchange.request_headers, protocol="")
         request_id = self._write(
             self.writer.create_warc_record(
-                exchange.url,
-                "request",
-                payload=io.BytesIO(b""),
-                length=0,
-                http_headers=request,
-                warc_headers_dict=common,
+                target, "request", payload=io.BytesIO(b""), length=0, http_headers=request, warc_headers_dict=common
             )
         )
         # The body was de-chunked on the way in: a Transfer-Encoding left in the stored headers would
@@ -217,7 +235,7 @@ class ShardOutput:
         )
         response_id = self._write(
             self.writer.create_warc_record(
-                exchange.url,
+                target,
                 "response",
                 payload=io.BytesIO(exchange.body),
                 length=len(exchange.body),
@@ -227,10 +245,10 @@ class ShardOutput:
         )
         meta = f"fetchTimeMs: {round(exchange.seconds * 1000)}\r\n"
         if task.url != exchange.url:
-            meta += f"listedURI: {task.url}\r\nredirects: {task.hops}\r\n"
+            meta += f"listedURI: {without_userinfo(task.url)}\r\nredirects: {task.hops}\r\n"
         self._write(
             self.writer.create_warc_record(
-                exchange.url,
+                target,
                 "metadata",
                 payload=io.BytesIO(meta.encode()),
                 length=len(meta.encode()),
@@ -245,10 +263,15 @@ class ShardOutput:
         self.funnel.add_stage(0, "kept", None, len(exchange.body), (0, 0))
 
     def error(self, task: fetch.Task, reason: str, detail: str) -> None:
-        line = {"url": task.url, "reason": reason, "detail": detail, "attempts": task.attempts}
+        for url in (task.url, task.current):
+            userinfo = _userinfo(url)
+            if userinfo:
+                detail = detail.replace(userinfo, "")
+        line = {"url": without_userinfo(task.url), "reason": reason, "detail": detail, "attempts": task.attempts}
         if task.current != task.url.split("#", 1)[0]:
-            line["last_url"] = task.current
-        self.errors_fh.write((json.dumps(line, ensure_ascii=False) + "\n").encode())
+            line["last_url"] = without_userinfo(task.current)
+        # ASCII: whatever a URL list held (a lone surrogate) is written as a JSON escape, never as bytes UTF-8 refuses
+        self.errors_fh.write((json.dumps(line, ensure_ascii=True) + "\n").encode())
         self.funnel.add_stage(0, "errored", reason, 0, (0, 0))
 
     def commit(self) -> None:

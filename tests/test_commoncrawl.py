@@ -12,6 +12,7 @@ import math
 import random
 import threading
 import urllib.parse
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from thresher.contracts.errors import UsageError
 from thresher.contracts.files import match_files
 from thresher.pipelines.commoncrawl import crawl_files, select_files
 from thresher.pipelines.readers import RangeReader
-from thresher.pipelines.remote import HttpClient, HttpFileError, HttpRangeFile
+from thresher.pipelines.remote import RETRY_AFTER_CAP_S, HttpClient, HttpFileError, HttpRangeFile
 from thresher.pipelines.runs import match_inputs
 
 from conftest import need_data, run_cli
@@ -281,6 +282,23 @@ def test_retries_honour_retry_after_then_fail_naming_the_url(server):
         client.get_range(server.base + path + "?no-ranges", 5, 10)
 
 
+@pytest.mark.parametrize(
+    "value, waited",
+    [
+        ("\u00b2", "backoff"),  # a digit to str.isdigit only
+        ("Wed, 21 Oct 99999 07:28:00 GMT", "backoff"),  # a year no datetime holds
+        ("9" * 5000, RETRY_AFTER_CAP_S),  # cut to the cap
+    ],
+)
+def test_a_hostile_retry_after_is_a_backoff_or_the_cap(server, value, waited):
+    path = f"{SEGMENT_B}/copy-whirlwind.warc.gz"
+    server.slow_down["/" + path] = value
+    waits: list[float] = []
+    client = HttpClient(backoff_base_s=0.01, sleep=waits.append)
+    assert client.get_range(server.base + path, 0, 10) == server.files[path].read_bytes()[:10]
+    assert len(waits) == 1 and (waits[0] < 0.01 if waited == "backoff" else waits[0] == waited)
+
+
 # -- reading a crawl over https, and a domain by its index
 
 
@@ -403,3 +421,69 @@ def test_zstd_corruption_is_an_error_record_and_zstd_warc_is_refused(tmp_path):
     warc.write_bytes(zstandard.ZstdCompressor().compress(b"WARC/1.0\r\n"))
     with pytest.raises(UsageError, match="reads JSONL only"):
         match_inputs([str(warc)])
+
+
+# -- cc fetch: what a rerun fetches again, what the index did not give
+
+
+def test_a_file_whose_ranges_failed_after_retries_is_fetched_again_by_the_rerun(server, tmp_path):
+    from thresher.pipelines.commoncrawl import UNFINISHED_FILE, FetchFile, FetchFolder, write_index, write_stats
+
+    out = tmp_path / "fetched"
+    folder = FetchFolder(str(out))
+    whirlwind = next(c for c in server.captures if c["status"] == "200" and "whirlwind" in c["filename"])
+    capture = {**whirlwind, "filename": f"{SEGMENT_B}/copy-{whirlwind['filename'].rsplit('/', 1)[1]}"}
+    index = write_index(folder, [capture], False, None, 10)
+    identity = {"crawl": CRAWL, "url": "*.com", "index": server.base, "cc_base": server.base}
+    fetch_file = FetchFile(str(out), server.base, CRAWL, "test")
+    fetch_file.setup()
+    fetch_file.client = HttpClient(attempts=1)  # one 503 is retries run out
+
+    server.slow_down["/" + capture["filename"]] = None  # its first GET: 503
+    (first,) = fetch_file.process(0)
+    assert first["errored"] == {"range_fetch_failed": 1} and first["unfinished"] == 1
+    assert not (out / "_work/ranges/part-00000.done.json").exists()  # no marker: the rerun fetches it
+    stats = write_stats([first], folder, identity, index)
+    assert stats["unfinished_files"] == ["part-00000"] and stats["errored"] == {"range_fetch_failed": 1}
+    assert (out / UNFINISHED_FILE).exists() and not (out / "stats.json").exists()
+    assert (out / "errors/part-00000.jsonl").exists()
+
+    (second,) = fetch_file.process(0)  # the rerun
+    assert second == {"file": "part-00000", "in": 1, "fetched": 1, "errored": {}, "bytes": int(capture["length"])}
+    assert (out / "_work/ranges/part-00000.done.json").exists() and (out / "warc/part-00000.warc.gz").exists()
+    assert not (out / "errors/part-00000.jsonl").exists()  # the first attempt's error line is gone with its cause
+    stats = write_stats([second], folder, identity, index)
+    assert stats["errored"] == {} and (out / "stats.json").exists() and not (out / UNFINISHED_FILE).exists()
+
+
+def test_index_pages_answering_404_are_counted():
+    from thresher.pipelines.commoncrawl import index_captures
+
+    class Index(BaseHTTPRequestHandler):
+        def do_GET(self):
+            query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+            if "showNumPages" in query:
+                body, status = b'{"pages": 3}', 200
+            elif query["page"] == "1":
+                body, status = b"No Captures found", 404
+            else:
+                body, status = json.dumps({"url": f"http://a.example/{query['page']}"}).encode() + b"\n", 200
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Index)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        pages: Counter = Counter()
+        endpoint = f"http://127.0.0.1:{httpd.server_port}/{CRAWL}-index"
+        urls = [c["url"] for c in index_captures(endpoint, "*.example", HttpClient(attempts=1), pages)]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert urls == ["http://a.example/0", "http://a.example/2"]
+    assert pages == {"read": 2, "not_found": 1}

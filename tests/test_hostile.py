@@ -510,3 +510,59 @@ def test_content_encodings_are_decoded_only_up_to_the_record_limit():
         assert records[name].error is None and records[name].payload == html, name
     assert records["broken"].error == "bad_content_encoding"
     assert records["gzip-bomb"].error == records["br-bomb"].error == "too_large"
+
+
+JSONL_READER = """
+import json, sys
+from thresher.pipelines.readers import RangeReader
+for path in sys.argv[1:]:
+    with open(path, "rb") as fh:
+        print(json.dumps([(r.source_offset, r.source_length, r.text, r.error) for r in RangeReader(path, fh)]))
+status = open("/proc/self/status").read()
+print(int(status.split("VmHWM:")[1].split()[0]) // 1024)
+"""
+
+
+def test_a_jsonl_line_bomb_is_one_too_large_in_bounded_memory(tmp_path):
+    """A 300 MB line in a few KB of .jsonl.zst (or 300 KB of .jsonl.gz): read a chunk at a time and
+    counted too_large, never held whole; the lines around it are read."""
+    import zstandard
+
+    head, tail = b'{"text": "before"}\n', b'{"text": "after"}\n'
+    size = 300 << 20
+    paths = [tmp_path / "bomb.jsonl.zst", tmp_path / "bomb.jsonl.gz"]
+    with open(paths[0], "wb") as raw, zstandard.ZstdCompressor(level=1).stream_writer(raw) as zst:
+        _write_line_bomb(zst, head, size, tail)
+    with gzip.open(paths[1], "wb", compresslevel=1) as gz:
+        _write_line_bomb(gz, head, size, tail)
+    proc = subprocess.run([sys.executable, "-c", JSONL_READER, *paths], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    *outputs, peak_mib = proc.stdout.splitlines()
+    line = len(b'{"text": "') + size + len(b'"}\n')
+    for output in outputs:
+        assert json.loads(output) == [
+            [0, len(head), "before", None],
+            [len(head), line, None, "too_large"],
+            [len(head) + line, len(tail), "after", None],
+        ]
+    assert int(peak_mib) < 250, f"reading two 300 MB lines peaked at {peak_mib} MiB"
+
+
+def _write_line_bomb(fh, head: bytes, size: int, tail: bytes) -> None:
+    fh.write(head + b'{"text": "')
+    block = b"a" * (1 << 20)
+    for _ in range(size >> 20):
+        fh.write(block)
+    fh.write(b'"}\n' + tail)
+
+
+def test_a_truncated_zstd_jsonl_file_ends_in_truncated_zstd(tmp_path):
+    import zstandard
+
+    lines = b"".join(b'{"text": "line %d"}\n' % i for i in range(20_000))  # blocks of 128 KiB: some whole
+    whole = zstandard.ZstdCompressor().compress(lines)
+    path = tmp_path / "cut.jsonl.zst"
+    path.write_bytes(whole[: len(whole) // 2])
+    records = list(RangeReader(str(path), io.BytesIO(path.read_bytes())))
+    assert records[-1].error == "truncated_zstd"
+    assert all(r.error is None for r in records[:-1]) and 0 < len(records) - 1 < 20_000

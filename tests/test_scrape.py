@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from thresher.pipelines import fetch, scrape
+from thresher.pipelines.http import RETRY_AFTER_MAX_S, backoff, retry_after
 from thresher.pipelines.readers import RangeReader
 
 from conftest import run_cli
@@ -175,7 +176,7 @@ def sites():
         Server("127.0.0.1", a_routes, ROBOTS) as a,
         Server("127.0.0.2", b_routes, "User-agent: *\nCrawl-delay: 1\n") as b,
     ):
-        # robots.txt answering 503: the whole host is off limits (RFC 9309 §2.3.1.4)
+        # robots.txt answering 503 to every try: the whole host is off limits (RFC 9309 §2.3.1.4)
         with Server("127.0.0.1", {"/x": page("x")}, 503) as c:
             yield a, b, c
 
@@ -281,7 +282,7 @@ def test_scrape_every_url_ends_in_a_record_or_a_reason(tmp_path):
     assert "10.0.0.1 is private" in errors[f"{a.base}/to-private"]["detail"]
     assert "metadata" in errors[f"{a.base}/to-metadata"]["detail"]
     assert not any(p.startswith("/private/secret") for p, _ in a.log)  # robots.txt obeyed
-    assert [p for p, _ in c.log] == ["/robots.txt"]
+    assert [p for p, _ in c.log] == ["/robots.txt"] * 2  # its 503 retried once (--retries 1), then disallowed
     assert "/caf%C3%A9%20menu?q=a%20b" in a.hits
 
     # what curate reads: one document per response record, the gzipped body decoded
@@ -319,6 +320,32 @@ def test_warc_records_carry_the_exchange(tmp_path):
     assert response.rec_headers["WARC-Date"] and records[0].rec_headers["WARC-Type"] == "warcinfo"
     assert request.http_headers["User-Agent"] == "thresher-test (+mailto:test@example.org)"
     assert read_errors(out)['{"link": "x"}']["reason"] == "invalid_url"
+
+
+def test_stored_urls_hold_no_credentials_and_unencodable_ones_are_counted(tmp_path):
+    with Server("127.0.0.1", {"/a": page("a"), "/to-b": redirect("/b"), "/b": page("b")}) as a:
+        secret = a.base.replace("://", "://user:s3cret@")
+        urls = tmp_path / "urls.jsonl"
+        lines = [
+            json.dumps({"url": f"{secret}/a"}),
+            json.dumps({"url": f"{secret}/to-b"}),
+            json.dumps({"url": f"{secret}/gone"}),
+            '{"url": "http://\\ud800.example.com/"}',  # JSON's escape of a lone surrogate
+            '{"url": "http://example.com/\\udfff"}',
+        ]
+        urls.write_text("\n".join(lines) + "\n")
+        out = tmp_path / "out"
+        assert scrape_cli(urls, out) == 0
+    for path in [*(out / "warc").glob("*.warc.gz"), *(out / "errors").glob("*.jsonl")]:
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        assert b"s3cret" not in data and b"user:" not in data, path
+    records = read_records(out)
+    assert sorted(r.url for r in records) == [f"{a.base}/a", f"{a.base}/b"]
+    errors = read_errors(out)
+    assert errors[f"{a.base}/gone"]["reason"] == "http_404"
+    assert errors["http://\\ud800.example.com/"]["reason"] == "invalid_url"  # stored backslash-escaped
+    assert errors["http://example.com/\\udfff"]["reason"] == "invalid_url"
+    assert all(f.read_bytes().isascii() for f in (out / "errors").glob("*.jsonl"))
 
 
 def _two_shards(hosts: list[str]) -> int:
@@ -441,12 +468,145 @@ def test_guard_opens_only_what_it_is_told():
 
 
 def test_retry_after_and_backoff():
-    assert fetch.retry_after("7") == 7.0
-    assert 58 < fetch.retry_after(time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 60))) <= 60
-    assert fetch.retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: now
-    assert fetch.retry_after("soon") is None and fetch.retry_after(None) is None
-    waits = [fetch.backoff(3, 1.0, 5.0) for _ in range(200)]
+    now = time.time()
+    assert retry_after("7", now) == 7.0
+    assert 58 < retry_after(time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now + 60)), now) <= 60
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now) == 0.0  # in the past: now
+    assert retry_after("soon", now) is None and retry_after(None, now) is None
+    waits = [backoff(3, 1.0, 5.0) for _ in range(200)]
     assert 0 <= min(waits) and max(waits) <= 5.0 and max(waits) - min(waits) > 1  # jittered, capped
+    assert backoff(10_000, 1.0, 5.0) <= 5.0  # no overflow however many tries
+
+
+@pytest.mark.parametrize(
+    "value, seconds",
+    [
+        ("\u00b2", None),  # a digit to str.isdigit, not to float() nor to HTTP
+        ("\u0663", None),  # ARABIC-INDIC DIGIT THREE
+        ("9" * 5000, RETRY_AFTER_MAX_S),  # past int()'s digit limit
+        ("1e400", None),
+        ("-5", None),
+        ("007", 7.0),
+        ("Wed, 21 Oct 99999 07:28:00 GMT", None),  # a year datetime cannot hold
+        ("Fri, 31 Dec 9999 23:59:59 -2359", RETRY_AFTER_MAX_S),  # past datetime's range once in UTC: capped
+        ("Wed, 32 Oct 2015 07:28:00 GMT", None),
+        ("Wed, 21 Oct 2015 07:28:00 -0000", 0.0),  # no zone: UTC
+        ("", None),
+        ("\x00\xff", None),
+    ],
+)
+def test_retry_after_never_raises(value, seconds):
+    assert retry_after(value, time.time()) == seconds
+
+
+class VirtualClock:
+    """ShardFetcher's clock and sleep: sleeping advances it at once, so a pacing test takes no time."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def run_shard(urls, clock, **options):
+    done, errors = [], {}
+    fetcher = fetch.ShardFetcher(
+        fetch.FetchOptions(allow_loopback=True, **options),
+        lambda t, e: done.append(t.url),
+        lambda t, r, d: errors.__setitem__(t.url, (r, d)),
+        lambda host: host,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    fetcher.run(urls)
+    return done, errors
+
+
+def test_rate_holds_across_same_host_redirects():
+    clock, at = VirtualClock(), []
+
+    def to_slash(h, _):
+        at.append(clock.now)
+        _send(h, 301, b"", headers=[("Location", h.path + "/")])
+
+    def landing(h, _):
+        at.append(clock.now)
+        _send(h, 200, PAGE.format(t="x").encode())
+
+    routes = {**{f"/p{i}": to_slash for i in range(3)}, **{f"/p{i}/": landing for i in range(3)}}
+    with Server("127.0.0.1", routes) as s:
+        done, errors = run_shard([f"{s.base}/p{i}" for i in range(3)], clock, rate=1.0)
+    assert len(done) == 3 and not errors
+    # robots.txt at 0, then one request a second: a redirect does not add a turn to its host
+    assert at == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+
+
+def test_a_location_that_is_no_url_is_a_bad_redirect():
+    clock = VirtualClock()
+    oops = redirect("http://[oops/", 302)
+    with Server("127.0.0.1", {"/badloc": oops}) as a, Server("127.0.0.1", {"/robots.txt": oops, "/x": page("x")}) as b:
+        done, errors = run_shard([f"{a.base}/badloc", f"{b.base}/x"], clock)
+    assert errors[f"{a.base}/badloc"][0] == "bad_redirect" and "oops" in errors[f"{a.base}/badloc"][1]
+    assert done == [f"{b.base}/x"]  # robots.txt redirected nowhere: unavailable, allow all
+
+
+def test_robots_txt_answering_503_is_retried_before_disallowing():
+    clock = VirtualClock()
+
+    def robots(h, hit):
+        if hit == 1:
+            _send(h, 503, b"busy", headers=[("Retry-After", "7")])
+        else:
+            _send(h, 200, b"User-agent: *\nDisallow: /no\n", "text/plain")
+
+    with Server("127.0.0.1", {"/robots.txt": robots, "/yes": page("yes"), "/no": page("no")}) as a:
+        done, errors = run_shard([f"{a.base}/yes", f"{a.base}/no"], clock, retries=1)
+        assert [p for p, _ in a.log] == ["/robots.txt", "/robots.txt", "/yes"]
+    assert clock.now >= 7.0  # the server's Retry-After, waited by its host
+    assert done == [f"{a.base}/yes"] and errors[f"{a.base}/no"][0] == "robots_disallowed"
+
+    with Server("127.0.0.1", {"/yes": page("yes")}, 503) as b:  # 503 to every try: disallowed
+        done, errors = run_shard([f"{b.base}/yes"], VirtualClock(), retries=2, backoff_base=0.01)
+        assert [p for p, _ in b.log] == ["/robots.txt"] * 3
+    assert errors[f"{b.base}/yes"][0] == "robots_disallowed" and "3 attempts" in errors[f"{b.base}/yes"][1]
+
+
+def test_total_timeout_holds_against_a_trickling_body():
+    def trickle(h, _):
+        h.send_response(200)
+        h.send_header("Content-Type", "text/html")
+        h.send_header("Content-Length", "1000")
+        h.end_headers()
+        for _ in range(1000):  # a byte every 0.2 s: never a read timeout, 200 s in all
+            h.wfile.write(b"a")
+            h.wfile.flush()
+            time.sleep(0.2)
+
+    with Server("127.0.0.1", {"/trickle": trickle}) as a:
+        started = time.monotonic()
+        done, errors = run_shard([f"{a.base}/trickle"], VirtualClock(), read_timeout=1.0, total_timeout=2.0)
+        took = time.monotonic() - started
+    assert errors[f"{a.base}/trickle"][0] == "timeout" and "within 2 s" in errors[f"{a.base}/trickle"][1]
+    assert took < 3.0
+
+    def stall(h, _):
+        h.send_response(200)
+        h.send_header("Content-Type", "text/html")
+        h.send_header("Content-Length", "1000")
+        h.end_headers()
+        h.wfile.write(b"a")
+        h.wfile.flush()
+        time.sleep(10)
+
+    with Server("127.0.0.1", {"/stall": stall}) as a:  # no read waits past the deadline either
+        started = time.monotonic()
+        done, errors = run_shard([f"{a.base}/stall"], VirtualClock(), read_timeout=8.0, total_timeout=1.0)
+        took = time.monotonic() - started
+    assert errors[f"{a.base}/stall"][0] == "timeout" and took < 2.0
 
 
 def test_urls_shard_by_site():
