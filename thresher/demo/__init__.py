@@ -95,6 +95,7 @@ def run_demo(out: Path, steps: int = DEMO_STEPS, workers: list[str] | None = Non
     from thresher.contracts.funnel import check_accounting, format_funnel
     from thresher.demo.data import build_demo_inputs
     from thresher.pipelines import curate, shard
+    from thresher.report import write_report
     from thresher.tokenizer.train import train_tokenizer
 
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
@@ -148,13 +149,19 @@ def run_demo(out: Path, steps: int = DEMO_STEPS, workers: list[str] | None = Non
         raise SystemExit(f"pretraining failed with exit code {rc}")
     print(f"  ({time.time() - t:.1f}s)")
 
+    # The run on one page (thresher report), tokens counted with the tokenizer just trained.
+    report_path = write_report(str(run_dir), str(out / "report.html"), str(tok_dir))
+
     print("\n=== outputs ===")
     for label, path in [
         ("input crawl", out / "input"),
         ("curated Parquet", run_dir / "curated"),
         ("funnel (thresher stats)", run_dir / "stats.json"),
+        ("every document's scores", run_dir / "attributes"),
         ("dropped samples per reason", run_dir / "exclusions"),
         ("errored records", run_dir / "errors"),
+        ("data card", run_dir / "README.md"),
+        ("report (open in a browser)", report_path),
         ("tokenizer", tok_dir / "tokenizer.json"),
         ("token shards", shard_dir / "manifest.json"),
         ("model checkpoints and metrics", model_dir),
