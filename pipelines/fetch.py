@@ -23,6 +23,7 @@ from __future__ import annotations
 import heapq
 import ipaddress
 import socket
+import threading
 import time
 import zlib
 from collections import OrderedDict, deque
@@ -259,6 +260,63 @@ def check_url(url: str) -> str | None:
     return None
 
 
+class Deadline:
+    """When the request a Client is sending must be over (`at`, time.monotonic()), shared with its
+    pools' connections; `passed`: the watchdog cut the connection at it."""
+
+    def __init__(self):
+        self.at = float("inf")
+        self.passed = False
+
+
+class _HeaderWatchdog:
+    """Holds the response headers to the request's Deadline. A read timeout bounds each recv, not
+    the headers as a whole: a server that sends a header byte every few seconds would otherwise
+    hold the fetch for as long as it likes. At the deadline a timer shuts the socket down, which
+    ends the pending read at once (in any thread); Client.get sees `passed` and counts a timeout.
+    (The body has its own check between reads: Client._body.)"""
+
+    def __init__(self, *args, deadline: Deadline, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.deadline = deadline
+
+    def getresponse(self):
+        left = self.deadline.at - time.monotonic()  # TIMEOUT_MAX: --total-timeout inf waits forever, as asked
+        timer = threading.Timer(min(max(0.0, left), threading.TIMEOUT_MAX), self._cut)
+        timer.daemon = True
+        timer.start()
+        try:
+            return super().getresponse()
+        finally:
+            timer.cancel()
+
+    def _cut(self) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        self.deadline.passed = True
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # already closed by the reading thread
+            pass
+
+
+class _HTTPConnection(_HeaderWatchdog, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_HeaderWatchdog, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPConnectionPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSConnectionPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
 class Client:
     """Requests through the guard: each one resolved and checked (cached RESOLVE_TTL seconds),
     then sent to the checked address. Keep-alive connections per (origin, address), at most
@@ -268,6 +326,7 @@ class Client:
         self.options = options
         self.guard = AddressGuard(options.allow_loopback, options.allow_networks)
         self.timeout = urllib3.Timeout(connect=options.connect_timeout, read=options.read_timeout)
+        self.deadline = Deadline()  # one request at a time: a Client belongs to one shard's loop
         self.addresses: dict[tuple[str, int], tuple[float, str]] = {}
         self.pools: OrderedDict = OrderedDict()
         self.requests = 0
@@ -292,18 +351,21 @@ class Client:
         if pool is None:
             if origin.scheme == "https":
                 # SNI and the certificate check use the name; the socket goes to the checked address
-                pool = urllib3.HTTPSConnectionPool(
+                pool = _HTTPSConnectionPool(
                     address,
                     origin.port,
                     timeout=self.timeout,
                     retries=False,
+                    deadline=self.deadline,
                     cert_reqs="CERT_REQUIRED",
                     ca_certs=self.options.ca_certs,
                     server_hostname=origin.host,
                     assert_hostname=origin.host,
                 )
             else:
-                pool = urllib3.HTTPConnectionPool(address, origin.port, timeout=self.timeout, retries=False)
+                pool = _HTTPConnectionPool(
+                    address, origin.port, timeout=self.timeout, retries=False, deadline=self.deadline
+                )
             while len(self.pools) >= OPEN_POOLS:
                 self.pools.popitem(last=False)[1].close()
         self.pools[key] = pool  # most recently used last
@@ -330,6 +392,8 @@ class Client:
         pool = self._pool(origin, address)
         started = time.monotonic()
         self.requests += 1
+        self.deadline.at, self.deadline.passed = started + self.options.total_timeout, False
+        headers_late = FetchError("timeout", f"response headers not complete within {self.options.total_timeout:g} s")
         try:
             response = pool.urlopen(
                 "GET",
@@ -341,18 +405,14 @@ class Client:
                 decode_content=False,
                 assert_same_host=False,
             )
-        except urllib3.exceptions.NewConnectionError as e:  # refused, unreachable (a ConnectTimeoutError subclass)
-            raise FetchError("connection_error", str(e), retry=True) from None
-        except urllib3.exceptions.ConnectTimeoutError as e:
-            raise FetchError("timeout", f"connect: {e}", retry=True) from None
-        except urllib3.exceptions.ReadTimeoutError:
-            raise FetchError("timeout", f"no response headers within {self.options.read_timeout:g} s") from None
-        except urllib3.exceptions.SSLError as e:
-            raise FetchError("tls_error", str(e)) from None
-        except ValueError as e:  # http.client refuses the request line (a control character)
-            raise FetchError("invalid_url", str(e)) from None
-        except (urllib3.exceptions.HTTPError, OSError) as e:
-            raise FetchError("connection_error", f"{type(e).__name__}: {e}", retry=True) from None
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as e:
+            if self.deadline.passed:  # the watchdog's cut, whatever error the interrupted read raised
+                raise headers_late from None
+            raise _request_error(e, self.options.read_timeout) from None
+        if self.deadline.passed:  # cut mid-headers: http.client takes what came before the end as all of them
+            response.close()
+            response.release_conn()
+            raise headers_late
         exchange = Exchange(
             url=url,
             ip=address,
@@ -419,6 +479,21 @@ class Client:
         except (urllib3.exceptions.HTTPError, OSError) as e:
             raise FetchError("connection_error", f"{type(e).__name__}: {e}", retry=True) from None
         return b"".join(chunks), True
+
+
+def _request_error(e: Exception, read_timeout: float) -> FetchError:
+    """What an exception from sending a request and reading its response headers means."""
+    if isinstance(e, urllib3.exceptions.NewConnectionError):  # refused, unreachable (a ConnectTimeoutError subclass)
+        return FetchError("connection_error", str(e), retry=True)
+    if isinstance(e, urllib3.exceptions.ConnectTimeoutError):
+        return FetchError("timeout", f"connect: {e}", retry=True)
+    if isinstance(e, urllib3.exceptions.ReadTimeoutError):
+        return FetchError("timeout", f"no response headers within {read_timeout:g} s")
+    if isinstance(e, urllib3.exceptions.SSLError):
+        return FetchError("tls_error", str(e))
+    if isinstance(e, ValueError):  # http.client refuses the request line (a control character)
+        return FetchError("invalid_url", str(e))
+    return FetchError("connection_error", f"{type(e).__name__}: {e}", retry=True)
 
 
 # -- robots.txt

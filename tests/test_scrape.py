@@ -32,11 +32,12 @@ PAGE = "<html><head><title>{t}</title></head><body><p>{t}: a page served by the 
 
 class Server:
     """A threaded HTTP server on `address`; `routes`: path -> handler(request) writing a response;
-    `log`: (path, arrival time) per request, in arrival order."""
+    `log`: (path, arrival time) per request, in arrival order; `host_headers`: their Host headers."""
 
     def __init__(self, address: str, routes: dict, robots: str | int = ""):
         self.routes = {"/robots.txt": _robots(robots), **routes}
         self.log: list[tuple[str, float]] = []
+        self.host_headers: list[str] = []
         self.hits: dict[str, int] = defaultdict(int)
         server = self
 
@@ -45,6 +46,7 @@ class Server:
 
             def do_GET(self):
                 server.log.append((self.path, time.monotonic()))
+                server.host_headers.append(self.headers.get("Host"))
                 server.hits[self.path] += 1
                 route = server.routes.get(self.path.split("?", 1)[0])
                 if route is None:
@@ -512,15 +514,15 @@ class VirtualClock:
         self.now += seconds
 
 
-def run_shard(urls, clock, **options):
+def run_shard(urls, clock: VirtualClock | None, **options):
+    """One shard fetched in this process; `clock` None: real time, waits included."""
     done, errors = [], {}
     fetcher = fetch.ShardFetcher(
         fetch.FetchOptions(allow_loopback=True, **options),
         lambda t, e: done.append(t.url),
         lambda t, r, d: errors.__setitem__(t.url, (r, d)),
         lambda host: host,
-        clock=clock,
-        sleep=clock.sleep,
+        **({} if clock is None else {"clock": clock, "sleep": clock.sleep}),
     )
     fetcher.run(urls)
     return done, errors
@@ -575,6 +577,20 @@ def test_robots_txt_answering_503_is_retried_before_disallowing():
     assert errors[f"{b.base}/yes"][0] == "robots_disallowed" and "3 attempts" in errors[f"{b.base}/yes"][1]
 
 
+def serve_tls(server: Server, ca, name: str) -> list[str]:
+    """Puts `server` behind TLS with a certificate from `ca` for `name` only (its base becomes
+    https://); returns the list of server names (SNI) that clients send, filled as they connect."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert(name).configure_cert(context)
+    names = []
+    context.sni_callback = lambda sock, sni, ctx: names.append(sni)
+    server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
+    server.base = server.base.replace("http://", "https://")
+    return names
+
+
 def test_total_timeout_holds_against_a_trickling_body():
     def trickle(h, _):
         h.send_response(200)
@@ -623,17 +639,12 @@ def test_urls_shard_by_site():
 def test_https_is_verified_against_the_name(tmp_path):
     """The connection goes to the checked address; the certificate is still checked against the
     URL's host: refused without the CA (tls_error), fetched with it (--ca-certs)."""
-    import ssl
-
-    trustme = pytest.importorskip("trustme")
-    ca = trustme.CA()
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca = pytest.importorskip("trustme").CA()
     ca_pem = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_pem))
     with Server("127.0.0.1", {"/a": page("a")}) as a:
-        a.httpd.socket = context.wrap_socket(a.httpd.socket, server_side=True)
-        https = a.base.replace("http://", "https://")
+        serve_tls(a, ca, "127.0.0.1")
+        https = a.base
         urls = tmp_path / "urls.txt"
         urls.write_text(f"{https}/a\n")
         assert scrape_cli(urls, tmp_path / "untrusted") == 0
@@ -641,3 +652,94 @@ def test_https_is_verified_against_the_name(tmp_path):
     assert read_errors(tmp_path / "untrusted")[f"{https}/a"]["reason"] == "tls_error"
     (record,) = read_records(tmp_path / "trusted")
     assert record.url == f"{https}/a" and record.payload == PAGE.format(t="a").encode()
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_total_timeout_holds_against_trickling_headers(scheme, tmp_path):
+    def trickle(h, _):
+        h.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n")
+        for _ in range(200):  # a header byte every 0.5 s: never a read timeout, the headers never end
+            h.wfile.write(b"x")
+            h.wfile.flush()
+            time.sleep(0.5)
+
+    options = {"read_timeout": 1.0, "total_timeout": 2.0}
+    with Server("127.0.0.1", {"/trickle": trickle}) as a:
+        if scheme == "https":
+            ca = pytest.importorskip("trustme").CA()
+            ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+            serve_tls(a, ca, "127.0.0.1")
+            options["ca_certs"] = str(tmp_path / "ca.pem")
+        started = time.monotonic()
+        done, errors = run_shard([f"{a.base}/trickle"], VirtualClock(), **options)
+        took = time.monotonic() - started
+    reason, detail = errors[f"{a.base}/trickle"]
+    assert (reason, detail) == ("timeout", "response headers not complete within 2 s")
+    assert took < 3.5  # robots.txt, then the headers cut at 2 s
+
+
+@pytest.fixture
+def rebinding(monkeypatch):
+    """`rebind.test` resolves to 127.0.0.1 (loopback: allowed with allow_loopback) the first time
+    it is looked up and to 10.0.0.1 (private: refused) every time after, as a name under an
+    attacker's DNS does (DNS rebinding). Returns the answers given, in order."""
+    real = socket.getaddrinfo
+    answers = []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != "rebind.test":
+            return real(host, port, *args, **kwargs)
+        answers.append("10.0.0.1" if answers else "127.0.0.1")
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (answers[-1], port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers
+
+
+def test_a_rebinding_name_is_fetched_from_the_address_checked(rebinding):
+    with Server("127.0.0.1", {"/a": page("a")}) as a:
+        port = a.httpd.server_port
+        url = f"http://rebind.test:{port}/a"
+        done, errors = run_shard([url], VirtualClock(), rate=0, connect_timeout=0.5, read_timeout=0.5)
+    assert errors == {} and done == [url]
+    assert [p for p, _ in a.log] == ["/robots.txt", "/a"]  # reached here, at the address the guard checked
+    assert a.host_headers == [f"rebind.test:{port}"] * 2
+    assert rebinding == ["127.0.0.1"]  # looked up once, by the guard: the connections did not resolve it again
+
+
+def test_https_to_a_rebinding_name_checks_the_certificate_against_the_name(rebinding, tmp_path):
+    """The socket goes to 127.0.0.1, the TLS handshake is for `rebind.test`: its name in SNI, and a
+    certificate for that name only is accepted; one for another name is refused."""
+    ca = pytest.importorskip("trustme").CA()
+    ca_pem = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_pem))
+    options = {"rate": 0, "connect_timeout": 0.5, "read_timeout": 0.5, "ca_certs": str(ca_pem)}
+    with Server("127.0.0.1", {"/a": page("a")}) as a, Server("127.0.0.1", {"/a": page("a")}) as b:
+        sni = serve_tls(a, ca, "rebind.test")
+        serve_tls(b, ca, "other.test")
+        good, bad = (f"https://rebind.test:{s.httpd.server_port}/a" for s in (a, b))
+        done, errors = run_shard([good], VirtualClock(), **options)
+        assert errors == {} and done == [good]
+        assert sni == ["rebind.test"]  # one connection, kept alive for robots.txt and the page
+        assert a.host_headers == [f"rebind.test:{a.httpd.server_port}"] * 2
+        rebinding.clear()  # a fresh name for the second shard: 127.0.0.1 again first
+        done, errors = run_shard([bad], VirtualClock(), **options)
+    assert done == [] and errors[bad][0] == "tls_error"
+    assert b.log == []  # no request went over the refused handshake
+
+
+def test_robots_txt_retry_after_is_waited_before_the_next_try():
+    """A robots.txt 503 with Retry-After: 1: the host waits that second, in real time (pacing off,
+    a backoff of at most 10 ms otherwise), then robots.txt answers and the page is fetched."""
+
+    def robots(h, hit):
+        if hit == 1:
+            _send(h, 503, b"busy", "text/plain", headers=[("Retry-After", "1")])
+        else:
+            _send(h, 200, b"User-agent: *\nAllow: /\n", "text/plain")
+
+    with Server("127.0.0.1", {"/robots.txt": robots, "/yes": page("yes")}) as a:
+        done, errors = run_shard([f"{a.base}/yes"], None, rate=0, backoff_base=0.01)
+    assert errors == {} and done == [f"{a.base}/yes"]
+    assert [p for p, _ in a.log] == ["/robots.txt", "/robots.txt", "/yes"]
+    assert a.times()[1] - a.times()[0] >= 0.98
