@@ -209,6 +209,28 @@ def test_each_crawl_is_deduplicated_on_its_own_unless_global(corpus):
     assert len(texts["global"]) == len(set(texts["global"]))
 
 
+def test_thresher_dedup_on_curated_parquet_keeps_what_curate_with_the_stages_keeps(corpus):
+    """Curate without dedup, then `thresher dedup` with the recipe: the same documents, cluster
+    sizes and funnel counts as curate running the dedup stages itself; the extract stage, per
+    document, is listed as not run."""
+    plain = corpus["tmp"] / "plain"
+    _curate(corpus["inputs"], plain, {**RECIPE, "stages": RECIPE["stages"][:1]}, "--workers", 1)
+    recipe = corpus["tmp"] / "dedup-recipe.yaml"
+    recipe.write_text(json.dumps(RECIPE))
+    out = corpus["tmp"] / "dedup"
+    argv = ["dedup", "--input", f"{plain}/curated/*.parquet", "--output", out, "--recipe", recipe, "--workers", 2]
+    done = subprocess.run([sys.executable, "-m", "thresher", *map(str, argv)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _kept(out) == _kept(corpus["tmp"] / "one")
+    stats = json.loads((out / "stats.json").read_text())
+    assert check_accounting(stats) == []
+    by_name = {s["name"]: s for s in stats["stages"]}
+    for name in ("exact", "minhash"):
+        want = next(s for s in corpus["one"]["stages"] if s["name"] == name)
+        assert by_name[name]["dropped"]["duplicate"]["docs"] == want["dropped"]["duplicate"]["docs"] > 0
+    assert [s["name"] for s in stats["skipped_stages"]] == ["extract"]
+
+
 # -- line dedup (TFDS C4's dedupe_lines)
 
 NEWS = [

@@ -8,6 +8,7 @@
     thresher report    runs/r1 [-o report.html] [--tokenizer runs/tok] [--compare runs/r2]
     thresher card      runs/r1                (re)writes runs/r1/README.md, the run's data card
     thresher refilter  --input 'runs/r1/attributes/*.parquet' --output runs/r2 --recipe looser.yaml [Beam options]
+    thresher dedup     --input 'runs/*/curated/*.parquet' --output runs/all [--recipe fineweb] [Beam options]
     thresher tokenizer train --input 'runs/r1/curated/*.parquet' --output runs/tok --vocab-size 32000
     thresher shard     --input 'runs/r1/curated/*.parquet' --tokenizer runs/tok --output runs/shards [Beam options]
     thresher pretrain  --input runs/shards --output runs/model --model tiny --steps 300 --warmup 30
@@ -37,7 +38,7 @@ import traceback
 
 # Flags renamed for consistency; still accepted, with a warning, for one release.
 RENAMED_FLAGS = {"--out": "--output", "--data": "--input"}
-BEAM_VERBS = ("scrape", "curate", "refilter", "shard", "cc")
+BEAM_VERBS = ("dedup", "scrape", "curate", "refilter", "shard", "cc")
 # How a UsageError (or a subclass) raised in a Beam worker reads in the launcher's exception.
 _WORKER_USAGE_ERROR = re.compile(
     r"^\S*(?:UsageError|ChecksumError|RecipeError|ShardSetError|TokenizerError): (.+)$", re.M
@@ -143,6 +144,18 @@ def _card_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN", help="a finished run directory (curate or refilter): local or gs://")
 
 
+def _dedup_arguments(p: argparse.ArgumentParser) -> None:
+    _inputs(p, "curated Parquet (RUN/curated/*.parquet; several runs' together): files or globs, local or gs://")
+    p.add_argument("--output", required=True, help="new run directory (local or gs://)")
+    p.add_argument(
+        "--recipe",
+        default=None,
+        help="built-in recipe name or a recipe .yaml whose dedup stages run (default: fineweb's, exact then MinHash per crawl)",
+    )
+    _workers(p)
+    _run_options(p)
+
+
 def _refilter_arguments(p: argparse.ArgumentParser) -> None:
     _inputs(
         p,
@@ -196,6 +209,11 @@ VERBS = {
         "Re-apply a recipe's thresholds to a run's stored scores (attributes or curated), without recomputing them.",
         _refilter_arguments,
         "_refilter",
+    ),
+    "dedup": (
+        "Deduplicate curated Parquet (one run, or several together) with a recipe's dedup stages.",
+        _dedup_arguments,
+        "_dedup",
     ),
     "tokenizer": ("Train a byte-level BPE tokenizer: thresher tokenizer train.", None, None),
     "shard": ("Tokenize curated Parquet into shuffled Arrow token shards + manifest.json.", _shard_arguments, "_shard"),
@@ -304,6 +322,14 @@ def _curate(args, beam_args: list[str]) -> int:
 
     inputs = commoncrawl.crawl_inputs(args)  # --input's, and the files of --crawl
     stats = curate.run(inputs, args.output, args.recipe, _local_workers(args, beam_args), _options(args))
+    return 0 if stats is None else report(stats, args.output)
+
+
+def _dedup(args, beam_args: list[str]) -> int:
+    from thresher.pipelines import dedup
+    from thresher.pipelines.runs import report
+
+    stats = dedup.run(args.input, args.output, args.recipe, _local_workers(args, beam_args), _options(args))
     return 0 if stats is None else report(stats, args.output)
 
 
