@@ -65,7 +65,7 @@ from thresher.contracts.files import is_http
 from thresher.contracts.layout import STATS_FILE, WORK
 from thresher.pipelines.options import pipeline_options
 from thresher.pipelines.remote import HttpClient, HttpFileError
-from thresher.pipelines.runs import RANGES, RUN_ENTRIES, TMP, RunFolder, read_json
+from thresher.pipelines.runs import RANGES, TMP, WarcFolder, make_folder, read_json
 
 CC_BASE = "https://data.commoncrawl.org/"  # Common Crawl's https endpoint (CloudFront over s3://commoncrawl/)
 INDEX_BASE = "https://index.commoncrawl.org/"  # Common Crawl's CDX server, one `<crawl>-index` per crawl
@@ -81,12 +81,6 @@ INDEX_FILE = f"{WORK}/index.json"
 # A run's counts while some files hold ranges that failed after retries (no stats.json yet: a rerun
 # fetches those files again).
 UNFINISHED_FILE = f"{RANGES}/unfinished.json"
-
-
-class FetchFolder(RunFolder):
-    """A `cc fetch` output folder (module docstring)."""
-
-    entries = (RUN_ENTRIES - {"curated", "exclusions"}) | {"warc"}
 
 
 # -- the crawl's files
@@ -232,7 +226,7 @@ def index_captures(endpoint: str, url: str, client: HttpClient, page_counts: Cou
 
 
 def write_index(
-    folder: FetchFolder, captures, all_statuses: bool, limit: int | None, per_file: int, pages: Counter | None = None
+    folder: WarcFolder, captures, all_statuses: bool, limit: int | None, per_file: int, pages: Counter | None = None
 ) -> dict:
     """The captures to fetch, in files of `per_file` under _work/ranges/ (`part-00003.index.jsonl`),
     and what was kept and skipped (written to _work/index.json, last); `pages`: index_captures's
@@ -314,7 +308,7 @@ class FetchFile(beam.DoFn):
         self.query = query
 
     def setup(self):
-        self.folder = FetchFolder(self.output)
+        self.folder = WarcFolder(self.output)
         self.client = HttpClient()
         self.fetched = Metrics.counter(NAMESPACE, "fetched")
 
@@ -330,7 +324,7 @@ class FetchFile(beam.DoFn):
             captures = [json.loads(line) for line in fh.read().decode("utf-8").splitlines()]
         tmp = self.folder.path(TMP, f"{uuid.uuid4().hex}-{name}.warc.gz")
         errors, reasons, fetched, size, unfinished = [], Counter(), 0, 0, 0
-        _mkdirs(self.folder.path(TMP))
+        make_folder(self.folder.path(TMP))
         with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as out:
             out.write(warcinfo_member(self.crawl, f"{name}.warc.gz", self.query))
             for capture in captures:
@@ -347,7 +341,7 @@ class FetchFile(beam.DoFn):
                     errors.append(json.dumps({**capture, "reason": reason, "detail": detail[:500]}))
         warc, errors_file = self.folder.path("warc", f"{name}.warc.gz"), self.folder.path("errors", f"{name}.jsonl")
         if fetched:
-            _mkdirs(self.folder.path("warc"))
+            make_folder(self.folder.path("warc"))
             FileSystems.rename([tmp], [warc])
         else:
             FileSystems.delete([tmp])
@@ -390,15 +384,7 @@ class FetchFile(beam.DoFn):
         return data, None, "", False
 
 
-def _mkdirs(path: str) -> None:
-    if not FileSystems.exists(path):  # a local rename does not make the folder (a bucket has none)
-        try:
-            FileSystems.mkdirs(path)
-        except OSError:  # another worker made it first
-            pass
-
-
-def write_stats(summaries: list[dict], folder: FetchFolder, identity: dict, index: dict) -> dict:
+def write_stats(summaries: list[dict], folder: WarcFolder, identity: dict, index: dict) -> dict:
     errored: Counter = Counter()
     for s in summaries:
         errored.update(s["errored"])
@@ -447,7 +433,7 @@ def fetch(
     stats.json written (None for a pipeline that did not finish; with `unfinished_files`, no
     stats.json yet: files whose ranges failed after retries, to fetch again by a rerun)."""
     endpoint = index_endpoint(index_base, crawl)
-    folder = FetchFolder(output)
+    folder = WarcFolder(output)
     identity = {
         "pipeline": "cc fetch",
         "crawl": crawl,

@@ -129,12 +129,18 @@ def write_atomic(path: str, data: bytes, tmp_folder: str) -> None:
     tmp = FileSystems.join(tmp_folder, f"{uuid.uuid4().hex}-{name}")
     with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
         fh.write(data)
-    if not FileSystems.exists(folder):  # a local rename does not make the folder (a bucket has none)
+    make_folder(folder)
+    FileSystems.rename([tmp], [path])
+
+
+def make_folder(path: str) -> None:
+    """The folder at `path`, before a file is renamed into it: a local rename does not make the
+    folder (a bucket has none, and needs none)."""
+    if not FileSystems.exists(path):
         try:
-            FileSystems.mkdirs(folder)
+            FileSystems.mkdirs(path)
         except OSError:  # another worker made it first
             pass
-    FileSystems.rename([tmp], [path])
 
 
 def read_json(path: str) -> dict:
@@ -239,6 +245,13 @@ class RunFolder:
         its manifest)."""
         work = [self.path(WORK)] if everything else [self.path(RANGES), self.path(TMP)]
         FileSystems.delete([path for path in work if FileSystems.exists(path)])
+
+
+class WarcFolder(RunFolder):
+    """The output folder of a pipeline that fetches WARC (scrape, cc fetch): warc/, errors/,
+    stats.json and _work/; --overwrite replaces those only."""
+
+    entries = {"warc", "errors", STATS_FILE, WORK}
 
 
 class Progress:

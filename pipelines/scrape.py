@@ -60,16 +60,15 @@ from warcio.warcwriter import WARCWriter
 from thresher import __version__
 from thresher.contracts.errors import UsageError
 from thresher.contracts.funnel import Funnel, check_accounting, format_funnel, stats_document
-from thresher.contracts.layout import RUN_FILE, STATS_FILE, WORK
+from thresher.contracts.layout import STATS_FILE, WORK
 from thresher.pipelines import fetch
 from thresher.pipelines.options import pipeline_options
-from thresher.pipelines.runs import match_inputs, read_json, write_atomic
+from thresher.pipelines.runs import WarcFolder, make_folder, match_inputs, read_json, write_atomic
 
 NAMESPACE = "thresher.scrape"
 STAGE = "fetch"
 DONE = f"{WORK}/done"
 TMP = f"{WORK}/tmp"
-ENTRIES = {"warc", "errors", STATS_FILE, WORK}  # what a scrape folder holds: --overwrite replaces these only
 # Shards: at least MIN_SHARDS (work for 16 local workers, or a small Dataflow pool), and one per
 # SHARD_INPUT_BYTES of URL list (~10,000 URLs): a shard's URLs are held in memory while it is fetched.
 MIN_SHARDS = 16
@@ -278,12 +277,7 @@ class ShardOutput:
         self.warc_fh.close()
         self.errors_fh.close()
         for kind, path in self.paths.items():
-            folder = FileSystems.join(self.output, kind)
-            if not FileSystems.exists(folder):  # a local rename does not make the folder (a bucket has none)
-                try:
-                    FileSystems.mkdirs(folder)
-                except OSError:  # another worker made it first
-                    pass
+            make_folder(FileSystems.join(self.output, kind))
             FileSystems.rename([self.tmp[kind]], [path])
 
 
@@ -378,48 +372,6 @@ def write_stats(merged, output: str, header: dict) -> None:
 
 def default_shards(total_bytes: int) -> int:
     return min(MAX_SHARDS, max(MIN_SHARDS, -(-total_bytes // SHARD_INPUT_BYTES)))
-
-
-def prepare(output: str, identity: dict, overwrite: bool) -> str:
-    """`fresh`, `resume` or `complete`; UsageError for a folder that holds something else (another
-    run: --overwrite replaces it; files that are not a scrape's: never touched)."""
-    output = output.rstrip("/") or output
-    if "://" not in output and os.path.exists(output) and not os.path.isdir(output):
-        raise UsageError(f"--output {output!r} is a file, not a folder")
-    inside = [path for path, _ in identity["files"] if path.startswith(output + "/")]
-    if inside:
-        raise UsageError(f"--input {inside[0]!r} lies inside --output {output!r}: choose another output folder")
-    try:
-        (result,) = FileSystems.match([FileSystems.join(output, "*")])
-        existing = {os.path.basename(m.path.rstrip("/")) for m in result.metadata_list}
-    except Exception:  # noqa: BLE001 - a folder that does not exist yet
-        existing = set()
-    foreign = sorted(existing - ENTRIES)
-    if foreign:
-        raise UsageError(
-            f"--output {output!r} holds files that are not a thresher scrape's ({', '.join(foreign[:3])}); "
-            "choose another folder"
-        )
-    if existing and not overwrite:
-        try:
-            recorded = read_json(FileSystems.join(output, RUN_FILE))
-        except Exception:  # noqa: BLE001 - no readable run.json
-            recorded = None
-        if recorded != identity:
-            raise UsageError(
-                f"--output {output!r} holds another run ({', '.join(sorted(existing))}); "
-                "choose another folder, or pass --overwrite to replace it"
-            )
-        return "complete" if FileSystems.exists(FileSystems.join(output, STATS_FILE)) else "resume"
-    if existing:
-        FileSystems.delete([FileSystems.join(output, entry) for entry in sorted(existing)])
-    try:
-        write_atomic(
-            FileSystems.join(output, RUN_FILE), json.dumps(identity, indent=1).encode(), FileSystems.join(output, TMP)
-        )
-    except Exception as e:  # noqa: BLE001
-        raise UsageError(f"cannot write to --output {output!r}: {e}") from None
-    return "fresh"
 
 
 def check_lists(files: list[tuple[str, int]]) -> None:
@@ -583,8 +535,7 @@ def run(args, beam_args: list[str] | None = None) -> int:
         "files": files,
         "shards": shards,
     }
-    identity = json.loads(json.dumps(identity))  # as run.json holds it: lists, not tuples
-    if prepare(output, identity, args.overwrite) == "complete":
+    if WarcFolder(output).prepare(identity, args.overwrite) == "complete":
         print(f"{output} already holds this scrape, complete; nothing to do", file=sys.stderr)
     else:
         header = {

@@ -69,6 +69,7 @@ from thresher.pipelines.runs import (
     WORK,
     Progress,
     RunFolder,
+    make_folder,
     match_inputs,
     plan,
     range_bytes_for,
@@ -422,8 +423,7 @@ def publish(output: str) -> dict:
         FileSystems.delete([folder.path(MANIFEST_FILE)])
     new = [shard["path"] for split in manifest["splits"].values() for shard in split["shards"]]
     for split in SPLITS:
-        if not FileSystems.exists(folder.path(split)):  # a local rename does not make the folder
-            FileSystems.mkdirs(folder.path(split))
+        make_folder(folder.path(split))
     if new:
         FileSystems.rename([folder.path(STAGED, path) for path in new], [folder.path(path) for path in new])
     kept = {folder.path(path) for path in new}

@@ -427,10 +427,11 @@ def test_zstd_corruption_is_an_error_record_and_zstd_warc_is_refused(tmp_path):
 
 
 def test_a_file_whose_ranges_failed_after_retries_is_fetched_again_by_the_rerun(server, tmp_path):
-    from thresher.pipelines.commoncrawl import UNFINISHED_FILE, FetchFile, FetchFolder, write_index, write_stats
+    from thresher.pipelines.commoncrawl import UNFINISHED_FILE, FetchFile, write_index, write_stats
+    from thresher.pipelines.runs import WarcFolder
 
     out = tmp_path / "fetched"
-    folder = FetchFolder(str(out))
+    folder = WarcFolder(str(out))
     whirlwind = next(c for c in server.captures if c["status"] == "200" and "whirlwind" in c["filename"])
     capture = {**whirlwind, "filename": f"{SEGMENT_B}/copy-{whirlwind['filename'].rsplit('/', 1)[1]}"}
     index = write_index(folder, [capture], False, None, 10)
