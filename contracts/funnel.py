@@ -137,6 +137,14 @@ def _fmt_int(n: int) -> str:
     return str(n)
 
 
+def stage_reasons(stage: dict):
+    """A stats.json stage's (status, reason, part) for every drop and error reason, drops first:
+    the order every view of a funnel lists them in."""
+    for status in ("dropped", "errored"):
+        for reason, part in stage[status].items():
+            yield status, reason, part
+
+
 def format_funnel(stats: dict) -> str:
     """The funnel as a table: one line per stage, then one per drop or error reason."""
     rows = [("stage / reason", "docs", "% docs", "bytes", "chars", "% chars", "words", "% words")]
@@ -156,9 +164,8 @@ def format_funnel(stats: dict) -> str:
 
     for s in stats["stages"]:
         rows.append(row(f"{s['name']} (in)", s["in"]))
-        for status in ("dropped", "errored"):
-            for reason, part in s[status].items():
-                rows.append(row(f"  {status} {s['name']}:{reason}", part))
+        for status, reason, part in stage_reasons(s):
+            rows.append(row(f"  {status} {s['name']}:{reason}", part))
     rows.append(row("retained", stats["retained"]))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 import yaml
 from apache_beam.io.filesystems import FileSystems
 
+from thresher.contracts.funnel import stage_reasons
 from thresher.contracts.layout import CARD_FILE, RUN_FILE
 from thresher.contracts.schema import SCHEMA_VERSION
 from thresher.filters.registry import STAGE_KINDS, load_recipe, stage_class
@@ -182,9 +183,8 @@ def _funnel_table(stats: dict) -> list[str]:
 
     for s in stats["stages"]:
         lines.append(row(f"**{s['name']}** (in)", s["in"]))
-        for status in ("dropped", "errored"):
-            for reason, part in s[status].items():
-                lines.append(row(f"&nbsp;&nbsp;{status} `{s['name']}:{reason}`", part))
+        for status, reason, part in stage_reasons(s):
+            lines.append(row(f"&nbsp;&nbsp;{status} `{s['name']}:{reason}`", part))
     lines.append(row("**retained**", stats["retained"]))
     return lines
 

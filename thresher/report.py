@@ -52,6 +52,7 @@ import pyarrow.parquet as pq
 
 from thresher import __version__
 from thresher.contracts.errors import UsageError
+from thresher.contracts.funnel import stage_reasons
 from thresher.contracts.layout import RUN_FILE, STATS_FILE
 from thresher.contracts.schema import text_size
 
@@ -723,8 +724,7 @@ def drops_chart(stats: dict) -> str | None:
     bars = [
         (f"{s['name']}:{reason}", part["docs"], status)
         for s in stats["stages"]
-        for status in ("dropped", "errored")
-        for reason, part in s[status].items()
+        for status, reason, part in stage_reasons(s)
     ]
     if not bars:
         return None
@@ -955,19 +955,18 @@ def render(run: Run, tokenizer: str | None = None, compare: Run | None = None) -
         page.add(chart)
     rows = []
     for s in stats["stages"]:
-        for status in ("dropped", "errored"):
-            for reason, part in s[status].items():
-                key = f"{status}|{s['name']}|{reason}"
-                rows.append(
-                    [
-                        f"{s['name']}:{reason}",
-                        status,
-                        _n(f"{key}|docs", part["docs"]),
-                        _share(f"{key}|share", part["share"]["docs"]),
-                        _n(f"{key}|chars", part["chars"]),
-                        _n(f"{key}|words", part["words"]),
-                    ]
-                )
+        for status, reason, part in stage_reasons(s):
+            key = f"{status}|{s['name']}|{reason}"
+            rows.append(
+                [
+                    f"{s['name']}:{reason}",
+                    status,
+                    _n(f"{key}|docs", part["docs"]),
+                    _share(f"{key}|share", part["share"]["docs"]),
+                    _n(f"{key}|chars", part["chars"]),
+                    _n(f"{key}|words", part["words"]),
+                ]
+            )
     page.table(["stage:reason", "", "docs", "% of input docs", "chars", "words"], rows)
 
     # scores
