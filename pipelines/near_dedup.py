@@ -246,18 +246,19 @@ class _PartitionEdges(beam.DoFn):
         numbers = np.concatenate([np.full(len(r) // 4, i, dtype=np.uint32) for i, (_, _, r) in enumerate(parts)])
         buckets = shared_buckets(keys, np.stack([numbers, rows], axis=1))
         del keys, rows, numbers
-        nodes = {}  # range number -> its (id, offset) by row, read once per partition
+        # Only the documents of shared buckets are looked up: a range's ids are read once and
+        # just those rows kept, so the worker holds as many ids as its buckets have members.
+        wanted: dict[int, set[int]] = {}
         for bucket in buckets:
-            members = []
             for number, row in bucket.tolist():
-                if number not in nodes:
-                    nodes[number] = self._nodes(range_keys[number])
-                doc_id, offset = nodes[number][row]
-                members.append((doc_id, offset, range_keys[number]))
+                wanted.setdefault(number, set()).add(row)
+        nodes = {}  # (range number, row) -> (id, offset)
+        for number, rows_wanted in wanted.items():
+            ids, offsets = _kept_nodes(self.output, range_keys[number])
+            nodes.update({(number, row): (ids[row], offsets[row]) for row in rows_wanted})
+        for bucket in buckets:
+            members = [(*nodes[number, row], range_keys[number]) for number, row in bucket.tolist()]
             yield from star_edges((None, members))
-
-    def _nodes(self, range_key: str) -> list[tuple[str, int]]:
-        return list(zip(*_kept_nodes(self.output, range_key)))
 
 
 class _WithoutDropped(beam.DoFn):

@@ -606,7 +606,8 @@ class RangeRun:
         self.settings = dict(settings or {})
         self.result = None
 
-    def build(self, p: beam.Pipeline, files: list[tuple[str, int]], range_bytes: int) -> None:
+    def build(self, p: beam.Pipeline, files: list[tuple[str, int]], range_bytes: int, ranges: int) -> None:
+        """The pipeline over `files`, cut into `ranges` ranges of `range_bytes` (run() plans them)."""
         stage_names = self.processor.stage_names + [name for name, _, _ in self.dedup_stages]
         header = {
             "pipeline": self.name,
@@ -630,7 +631,7 @@ class RangeRun:
                 self.exclusion_samples,
                 minhash and minhash[1],
                 lines is not None,
-                partitions_for(len(plan(files, range_bytes))),
+                partitions_for(ranges),
             )
         )
         funnels = []
@@ -672,7 +673,7 @@ class RangeRun:
             print(f"{self.output} already holds this run, complete; nothing to do", file=sys.stderr)
             return read_json(folder.path(STATS_FILE))
         p = beam.Pipeline(options=options)
-        self.build(p, files, range_bytes)
+        self.build(p, files, range_bytes, len(ranges))
         with Progress(folder, ranges, self.name):
             self.result = p.run()
             state = self.result.wait_until_finish()
